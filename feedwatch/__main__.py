@@ -1,0 +1,5 @@
+"""Allow `python -m feedwatch ...`."""
+
+from feedwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""The item that flows from spiders through the pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class FeedEntry:
+    """One story as a spider found it, before normalization.
+
+    Spiders fill the first block; pipelines fill the rest.
+    """
+
+    outlet: str  # outlet name from config.yaml (e.g. "rfi", "feedx_rfi")
+    title: str
+    url: str  # absolute article URL as the source gave it
+    body_html: str  # full article HTML, or the feed's summary when full_text is False
+    published: datetime | None = None  # timezone-aware; None when the source gives no date
+    guid: str | None = None
+    feed_url: str = ""  # the feed (or page) this entry came from
+    full_text: bool = True  # False when body_html is only a summary
+
+    # Filled by the normalize pipeline.
+    canonical_url: str = ""
+    ts: int = 0  # epoch milliseconds written into the item file
+    first_seen: int = 0  # epoch milliseconds
+    # Filled by dedup/store pipelines.
+    story_id: int | None = None
+    path: str = ""
+    notes: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The background daemon: APScheduler jobs per outlet."""

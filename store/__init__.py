@@ -1,0 +1,1 @@
+"""The item format (render/parse/import), the archive on disk and the SQLite state."""
