@@ -1,0 +1,149 @@
+"""The SQLite state database: seen items, first-seen times and crawl runs.
+
+Other components keep their own tables in the same file (`dedup_*`, `alerts_*`, `feed_state`,
+`scheduler_jobs`); each creates them itself. Every process opens its own connection in WAL mode
+with a long busy timeout, so the daemon and manual fetches can write at the same time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    canonical_url TEXT NOT NULL UNIQUE,
+    guid TEXT,
+    outlet TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    story_id INTEGER,
+    path TEXT
+);
+CREATE INDEX IF NOT EXISTS items_guid ON items(guid);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    outlet TEXT,
+    started_ms INT,
+    finished_ms INT,
+    status TEXT,
+    feeds INT,
+    new_items INT,
+    seen_items INT,
+    errors INT
+);
+CREATE INDEX IF NOT EXISTS runs_outlet ON runs(outlet, started_ms);
+"""
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def open_state(path: str | Path) -> sqlite3.Connection:
+    """Open (and create) the state database, ready for concurrent use by several processes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+@dataclass(frozen=True)
+class SeenItem:
+    """A row of the items table."""
+
+    canonical_url: str
+    outlet: str
+    url: str
+    title: str
+    ts: int
+    first_seen_ms: int
+    story_id: int | None
+    path: str | None
+
+
+class ItemState:
+    """Which canonical URLs and GUIDs have been seen, and where their story is stored."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def lookup(self, canonical_url: str, guid: str | None = None) -> SeenItem | None:
+        """The stored row for a canonical URL (or, failing that, the same GUID)."""
+        row = self.conn.execute(
+            "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
+            " FROM items WHERE canonical_url = ?",
+            (canonical_url,),
+        ).fetchone()
+        if row is None and guid:
+            row = self.conn.execute(
+                "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
+                " FROM items WHERE guid = ? LIMIT 1",
+                (guid,),
+            ).fetchone()
+        return SeenItem(*row) if row else None
+
+    def is_seen(self, canonical_url: str) -> bool:
+        """Whether an item with this canonical URL is already recorded."""
+        row = self.conn.execute(
+            "SELECT 1 FROM items WHERE canonical_url = ?", (canonical_url,)
+        ).fetchone()
+        return row is not None
+
+    def record(self, item: SeenItem, guid: str | None) -> None:
+        """Insert a newly seen item (no-op if its canonical URL is already there)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO items (canonical_url, guid, outlet, url, title, ts,"
+            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                item.canonical_url,
+                guid,
+                item.outlet,
+                item.url,
+                item.title,
+                item.ts,
+                item.first_seen_ms,
+                item.story_id,
+                item.path,
+            ),
+        )
+
+    def count(self) -> int:
+        """How many items are recorded."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+
+class RunLog:
+    """One row per crawl of an outlet, read by `feedwatch status`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def start(self, outlet: str) -> int:
+        """Record the start of a run and return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO runs (outlet, started_ms, status, feeds, new_items, seen_items, errors)"
+            " VALUES (?, ?, 'running', 0, 0, 0, 0)",
+            (outlet, now_ms()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish(
+        self, run_id: int, *, status: str, feeds: int, new_items: int, seen_items: int, errors: int
+    ) -> None:
+        """Record how a run ended."""
+        self.conn.execute(
+            "UPDATE runs SET finished_ms=?, status=?, feeds=?, new_items=?, seen_items=?, errors=?"
+            " WHERE id=?",
+            (now_ms(), status, feeds, new_items, seen_items, errors, run_id),
+        )
