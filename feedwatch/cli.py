@@ -20,14 +20,24 @@ class UsageError(Exception):
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=Path(DEFAULT_CONFIG), help="config file (default: %(default)s)"
+        "--config",
+        type=Path,
+        default=Path(DEFAULT_CONFIG),
+        help="config file (default: %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log Scrapy's progress")
 
 
 def _add_replay(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--replay", type=Path, metavar="FILE.warc.gz", help="serve every request from a recorded WARC")
-    parser.add_argument("--record", type=Path, metavar="FILE.warc.gz", help="record every response into a WARC")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE.warc.gz",
+        help="serve every request from a recorded WARC",
+    )
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE.warc.gz", help="record every response into a WARC"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", help="fetch one article page or feed URL")
     p.add_argument("url")
     p.add_argument("--outlet", help="parse as this outlet (default: guessed from the URL's host)")
-    p.add_argument("--dry-run", action="store_true", help="print the rendered item(s), store nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the rendered item(s), store nothing"
+    )
     _add_config(p)
     _add_replay(p)
 
@@ -54,10 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser("status", help="per-outlet health; exits 1 when an outlet keeps failing")
-    p.add_argument("--max-failures", type=int, default=3, help="failed runs in a row that count as unhealthy")
+    p.add_argument(
+        "--max-failures", type=int, default=3, help="failed runs in a row that count as unhealthy"
+    )
     _add_config(p)
 
-    p = sub.add_parser("import", help="import item files or folders (seed format, Jekyll, mirror pages)")
+    p = sub.add_parser(
+        "import", help="import item files or folders (seed format, Jekyll, mirror pages)"
+    )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _add_config(p)
 
@@ -65,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="dedup_command", required=True, metavar="ACTION")
     q = dsub.add_parser("cluster", help="group item files into stories; prints JSON")
     q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    q.add_argument("--json", action="store_true", help="print one JSON array of clusters (the default)")
-    q.add_argument("--content-only", action="store_true", help="ignore URL identity, compare text only")
+    q.add_argument(
+        "--json", action="store_true", help="print one JSON array of clusters (the default)"
+    )
+    q.add_argument(
+        "--content-only", action="store_true", help="ignore URL identity, compare text only"
+    )
     _add_config(q)
     q = dsub.add_parser("explain", help="explain the dedup decision for two item files")
     q.add_argument("a", type=Path)
@@ -84,8 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(q)
 
     p = sub.add_parser("demo", help="crawl the bundled offline snapshot into a fresh archive")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the demo's archive and state")
-    p.add_argument("--config", type=Path, default=None, help="config file (default: the bundled demo config)")
+    p.add_argument(
+        "--out", type=Path, default=Path("demo-out"), help="folder for the demo's archive and state"
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="config file (default: the bundled demo config)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log Scrapy's progress")
     return parser
 
@@ -117,10 +141,14 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     names = args.outlets or [n for n, o in config.outlets.items() if o.enabled]
     unknown = [n for n in names if n not in config.outlets]
     if unknown:
-        raise UsageError(f"unknown outlet {unknown[0]!r}; configured: {', '.join(sorted(config.outlets))}")
+        raise UsageError(
+            f"unknown outlet {unknown[0]!r}; configured: {', '.join(sorted(config.outlets))}"
+        )
     if not names:
         raise UsageError("no enabled outlets in the config")
-    settings = build_settings(args.config, replay=args.replay, record=args.record, log_level=_log_level(args))
+    settings = build_settings(
+        args.config, replay=args.replay, record=args.record, log_level=_log_level(args)
+    )
     summaries = run_crawl(config, args.config, names, settings)
     print(format_summary(summaries))
     return 0 if all(s.ok for s in summaries) else 1
@@ -217,8 +245,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `feedwatch` console script."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as exc:

@@ -1,30 +1,37 @@
-"""Item pipelines: normalize → dedup + store → alerts.
+"""Item pipelines: normalize, then ingest (dedup + store + alerts).
 
-Each is a Scrapy component built with `from_crawler`; stats are namespaced (`store/written`,
-`dedup/merged`). A repost is dropped with `DropItem` after it joined its story.
+Scrapy components built with `from_crawler`; stats are namespaced (`store/written`,
+`dedup/merged`). Anything that is not a new story is dropped with `DropItem` once recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
+from feedwatch.config import load_config
+from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
-from store.archive import Archive
-from store.format import render_item
 from store.normalize import to_stored_item
-from store.state import ItemState, SeenItem, now_ms, open_state
+from store.state import now_ms, open_state
 from store.urls import canonical_url, is_http_url
 
 logger = logging.getLogger(__name__)
 
+_STAT_FOR_OUTCOME = {
+    "new": "store/written",
+    "seen": "store/seen",
+    "merged": "dedup/merged",
+    "revision": "dedup/revision",
+    "duplicate": "dedup/duplicate",
+}
+
 
 class NormalizePipeline:
-    """Fill canonical URL, first-seen time and the item-file timestamp; drop unusable entries."""
+    """Fill canonical URL, first-seen time and the item file's fields; drop unusable entries."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
@@ -52,56 +59,41 @@ class NormalizePipeline:
 
 
 class StorePipeline:
-    """Write each new story once, atomically, and remember it in the state database."""
+    """Hand each entry to the Ingestor; keep only new stories in the crawl's output."""
 
-    def __init__(self, crawler: Crawler, archive_dir: str, state_db: str) -> None:
+    def __init__(self, crawler: Crawler, config_path: str) -> None:
         self.stats = crawler.stats
-        self.archive = Archive(Path(archive_dir))
-        self.conn = open_state(state_db)
-        self.items = ItemState(self.conn)
+        config = load_config(config_path)
+        self.conn = open_state(config.state_db)
+        self.ingestor = Ingestor(config, self.conn)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        archive_dir = crawler.settings.get("FEEDWATCH_ARCHIVE_DIR")
-        state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
-        if not archive_dir or not state_db:
-            raise NotConfigured("FEEDWATCH_ARCHIVE_DIR and FEEDWATCH_STATE_DB must be set")
-        return cls(crawler, archive_dir, state_db)
+        config_path = crawler.settings.get("FEEDWATCH_CONFIG")
+        if not config_path:
+            raise NotConfigured("FEEDWATCH_CONFIG is not set")
+        return cls(crawler, config_path)
 
     def process_item(self, item: FeedEntry, spider: Spider) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
-        # BEGIN IMMEDIATE serializes check-then-write across processes (daemon + manual fetch).
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            seen = self.items.lookup(item.canonical_url, item.guid)
-            if seen is not None:
-                self.conn.execute("COMMIT")
-                self.stats.inc_value("store/seen")
-                raise DropItem(f"already stored: {item.url}")
-            path = self.archive.write_new(item.notes["stored"], item.canonical_url)
-            item.path = str(path)
-            self.items.record(
-                SeenItem(
-                    canonical_url=item.canonical_url,
-                    outlet=item.outlet,
-                    url=item.url,
-                    title=item.title,
-                    ts=item.ts,
-                    first_seen_ms=item.first_seen,
-                    story_id=item.story_id,
-                    path=item.path,
-                ),
-                item.guid,
+        outcome = self.ingestor.ingest(
+            Story(
+                outlet=item.outlet,
+                canonical_url=item.canonical_url,
+                stored=item.notes["stored"],  # type: ignore[arg-type]
+                first_seen_ms=item.first_seen,
+                guid=item.guid,
+                full_text=item.full_text,
+                body_html=item.body_html,
             )
-            self.conn.execute("COMMIT")
-        except DropItem:
-            raise
-        except Exception:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.stats.inc_value("store/written")
-        logger.info("stored %s -> %s", item.url, path)
+        )
+        self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
+        if outcome.kind != "new":
+            raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
+        item.path = str(outcome.path)
+        item.story_id = outcome.story_id
+        logger.info("stored %s -> %s", item.url, item.path)
         return item
 
     def close_spider(self, spider: Spider) -> None:

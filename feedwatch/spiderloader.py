@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy import Spider
+from scrapy.interfaces import ISpiderLoader
 from scrapy.settings import BaseSettings
 from zope.interface import implementer
-
-from scrapy.interfaces import ISpiderLoader
 
 from feedwatch.config import Config, load_config
 from spiders.registry import spider_class_for
