@@ -1,0 +1,21 @@
+"""Find which configured outlet a URL belongs to, by its host and the outlets' domains."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from feedwatch.config import Config
+
+
+def host_in_domains(url: str, domains: list[str]) -> bool:
+    """Whether the URL's host is one of `domains` or a subdomain of one."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in (d.lower().strip(".") for d in domains))
+
+
+def outlet_for_url(config: Config, url: str) -> str | None:
+    """The first outlet whose domains cover the URL's host (direct outlets before mirrors)."""
+    for name, outlet in config.outlets.items():
+        if outlet.domains and host_in_domains(url, outlet.domains):
+            return name
+    return None
