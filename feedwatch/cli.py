@@ -120,7 +120,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    # Loaded once in main(), before any heavy import, so a bad config fails fast.
+    config: Config = args.loaded_config
+    return config
 
 
 def _log_level(args: argparse.Namespace) -> str:
@@ -250,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command != "demo":
+            args.loaded_config = load_config(args.config)
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
