@@ -161,6 +161,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     config = _config(args)
     _check_replay(args)
+    if args.outlet and args.outlet not in config.outlets:
+        raise UsageError(f"unknown outlet {args.outlet!r}; configured: {', '.join(sorted(config.outlets))}")
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(f"{args.url!r} is not an http(s) URL")
     return run_fetch(config, args)
 
 
