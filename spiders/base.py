@@ -1,0 +1,207 @@
+"""OutletSpider: fetch an outlet's feeds, turn entries into FeedEntry items, fetch bodies when needed.
+
+A concrete outlet module subclasses it and overrides `extract_article` (its selectors) and, where
+its feed is odd, `entry_body`. The spider loader builds one subclass per configured outlet
+(`spiders.registry.spider_class_for`), setting `name`, `outlet_name` and `outlet`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from feedwatch.config import FeedConfig, OutletConfig
+from feedwatch.items import FeedEntry
+from spiders import feeds
+from spiders.fallback import extract_with_trafilatura
+from spiders.feedx import is_feedx
+
+logger = logging.getLogger(__name__)
+
+
+class OutletSpider(scrapy.Spider):
+    """Base spider of every outlet: feeds in, FeedEntry items out."""
+
+    name = "outlet"
+    kind: ClassVar[str] = "base"  # the registry key ("rfi", "generic", ...)
+    outlet_name: str = ""
+    outlet: OutletConfig | None = None
+    # The outlet's own article hosts, in code (fundus' publisher spec); config domains add to them.
+    default_domains: ClassVar[tuple[str, ...]] = ()
+    # Without outlet selectors, or when they find nothing, extract the body with trafilatura.
+    trafilatura_fallback: ClassVar[bool] = True
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def feed_configs(self) -> list[FeedConfig]:
+        """The feeds to fetch: the configured outlet's feeds."""
+        if self.outlet is None:
+            raise ValueError(
+                f"spider {self.name!r} has no outlet config; build it with spider_class_for"
+            )
+        return list(self.outlet.feeds)
+
+    def start_requests(self) -> Iterator[scrapy.Request]:
+        """One request per configured feed, the FeedConfig in meta["feed"]."""
+        for feed in self.feed_configs():
+            yield scrapy.Request(
+                feed.url,
+                callback=self.parse_feed,
+                errback=self.feed_failed,
+                meta={"feed": feed},
+            )
+
+    async def start(self) -> AsyncIterator[Any]:
+        """Scrapy >= 2.13 entry point: the same requests as start_requests."""
+        for request in self.start_requests():
+            yield request
+
+    def article_domains(self) -> tuple[str, ...]:
+        """Hosts whose article pages may be fetched: config domains plus the outlet's own."""
+        configured = tuple(self.outlet.domains) if self.outlet is not None else ()
+        return configured + self.default_domains
+
+    # -- feeds ----------------------------------------------------------------------------------
+
+    def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
+        """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
+        feed = response.meta.get("feed") or FeedConfig(url=response.url)
+        parsed = feeds.parse_feed(response.body, feeds.response_headers(response.headers))
+        reason = feeds.bozo_reason(parsed)
+        if reason:
+            logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)
+        entries = self.feed_entries(response, parsed)
+        if not entries:
+            logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
+            return
+        for index, raw in enumerate(entries):
+            try:
+                entry = self.entry_from_feed(raw, response.url, feed)
+            except Exception as exc:  # one broken entry must not stop the feed
+                logger.warning(
+                    "skipped entry %d of %s: %s: %s", index, response.url, type(exc).__name__, exc
+                )
+                continue
+            if entry is not None:
+                yield self.follow_entry(entry, feed)
+
+    def feed_entries(self, response: Response, parsed: Any) -> list[Any]:
+        """The feedparser entries of a feed (hook for feeds feedparser reads incompletely)."""
+        return list(parsed.get("entries") or [])
+
+    def entry_body(self, raw: Any) -> str:
+        """The entry's HTML body as the feed carries it (hook for odd feeds)."""
+        return feeds.entry_body(raw)
+
+    def entry_from_feed(self, raw: Any, base_url: str, feed: FeedConfig) -> FeedEntry | None:
+        """Build a FeedEntry from a feedparser entry; None (and a log line) when it has no link."""
+        url = feeds.entry_link(raw, base_url)
+        title = " ".join(str(raw.get("title") or "").split())
+        if url is None:
+            logger.warning("entry %r in %s has no usable link; skipped", title[:60], base_url)
+            return None
+        body = self.entry_body(raw)
+        return FeedEntry(
+            outlet=self.outlet_name,
+            title=str(raw.get("title") or "").strip() or url,
+            url=url,
+            body_html=body,
+            published=feeds.entry_published(raw),
+            guid=raw.get("id") or None,
+            feed_url=feed.url,
+            full_text=not self.needs_article(body, feed),
+        )
+
+    def needs_article(self, body_html: str, feed: FeedConfig) -> bool:
+        """True when the body is only a summary: per feed config, or by length when "auto"."""
+        if feed.full_text == "auto":
+            # feedx always carries the whole article (see spiders.feedx).
+            return not is_feedx(feed) and feeds.looks_like_summary(body_html)
+        return not feed.full_text
+
+    def follow_entry(self, entry: FeedEntry, feed: FeedConfig) -> FeedEntry | scrapy.Request:
+        """The entry itself, or a request for its article page when only a summary is known."""
+        if entry.full_text:
+            return entry
+        if not feeds.host_allowed(entry.url, self.article_domains()):
+            logger.info(
+                "not fetching %s: host outside %s; keeping the summary",
+                entry.url,
+                list(self.article_domains()),
+            )
+            return entry
+        return scrapy.Request(
+            entry.url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            meta={"entry": entry, "article": True},
+        )
+
+    def feed_failed(self, failure: Failure) -> None:
+        """Log a feed that could not be fetched in one line; the crawl goes on."""
+        logger.warning("feed %s failed: %s", failure.request.url, _failure_reason(failure))
+
+    # -- articles -------------------------------------------------------------------------------
+
+    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
+        """The article body in the seeds' shape, or None; outlets override with their selectors."""
+        return None
+
+    def extract_body(self, response: TextResponse, entry: FeedEntry) -> str | None:
+        """The outlet's selectors, then trafilatura when they find nothing (a changed layout)."""
+        body = self.extract_article(response, entry)
+        if body or not self.trafilatura_fallback:
+            return body
+        if type(self).extract_article is not OutletSpider.extract_article:
+            logger.info("selectors found no body in %s; trying trafilatura", response.url)
+        return extract_with_trafilatura(response.text, response.url, entry)
+
+    def parse_article(self, response: Response) -> Iterator[FeedEntry]:
+        """Put the extracted body into the entry; keep the summary when extraction fails."""
+        entry: FeedEntry = response.meta["entry"]
+        body: str | None = None
+        if isinstance(response, TextResponse):
+            try:
+                body = self.extract_body(response, entry)
+            except Exception as exc:  # a layout we did not foresee: keep the summary
+                logger.warning(
+                    "extraction failed on %s: %s: %s", response.url, type(exc).__name__, exc
+                )
+        if body:
+            entry.body_html = body
+            entry.full_text = True
+        else:
+            logger.warning("no body extracted from %s; keeping the feed summary", response.url)
+            entry.full_text = False
+        yield entry
+
+    def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
+        """Article fetch failed (4xx/5xx/timeout): log one line and yield the summary entry."""
+        entry = failure.request.meta.get("entry")
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            # Dropped on purpose (e.g. the story is already stored): nothing to yield.
+            logger.debug("article %s not fetched: %s", failure.request.url, failure.value)
+            return
+        logger.warning(
+            "article %s failed (%s); keeping the feed summary",
+            failure.request.url,
+            _failure_reason(failure),
+        )
+        if entry is not None:
+            entry.full_text = False
+            yield entry
+
+
+def _failure_reason(failure: Failure) -> str:
+    """A short reason for a failed request: the HTTP status or the exception."""
+    if failure.check(HttpError):
+        return f"HTTP {failure.value.response.status}"
+    message = " ".join(str(failure.value).split())
+    return f"{failure.type.__name__}: {message}" if message else failure.type.__name__

@@ -1,0 +1,80 @@
+"""RFI 中文 (rfi.fr/cn): the summary-only RSS feed, and article bodies from the page.
+
+Outlet spec: feed `https://www.rfi.fr/cn/rss` (RSS 2.0, one-paragraph `<description>`), full text
+through feedx `https://feedx.net/rss/rfi.xml`. Articles live on www.rfi.fr.
+
+The body keeps the seeds' shape (`seeds/000_*.txt`, `001_*.txt`, both feedx copies of rfi.fr
+pages): `<div>DD/MM/YYYY - HH:MM</div><img src="…/w:1280/…"><p><strong>chapo</strong></p>
+<div><p>…</p>…</div>`, minus the ads, app/newsletter promos and author/share blocks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import html as lxml_html
+from scrapy.http import TextResponse
+
+from feedwatch.items import FeedEntry
+from spiders.base import OutletSpider
+from spiders.html import body_div, date_div, img_tag
+
+# Seeds' lead images are the 1280-wide rendition: `…/w:1280/p:16x9/…jpg`; the page's <img> src
+# is the 1024 one, its og:image the 1280 one.
+_WIDTH = re.compile(r"/w:\d+/")
+# Inside `.t-content__body`: the "继续浏览后续" interstitial ad wrapper and the app/newsletter
+# self-promotion blocks (`data-selfpromo-newsletter`, `data-selfpromo-app`), seen in
+# https://www.rfi.fr/cn/政治/20251130-台湾增加400亿美元国防开支-加速部署t-dome防空系统
+RFI_JUNK_XPATH = (
+    ".//*[contains(@class, 'm-interstitial') or @data-selfpromo-newsletter"
+    " or @data-selfpromo-app or @data-tms-ad-type or contains(@class, 'm-block-ad')]"
+)
+
+
+def lead_image(page: lxml_html.HtmlElement) -> str | None:
+    """The lead image at width 1280 (the seeds' size), from the main media, else og:image."""
+    # `.t-content__main-media` holds the one figure above the body; its srcset tops at w:1024.
+    src = page.xpath("string(//*[contains(@class,'t-content__main-media')]//img/@src)")
+    if src:
+        return _WIDTH.sub("/w:1280/", src.strip(), count=1)
+    og = page.xpath("string(//meta[@property='og:image']/@content)")
+    return og.strip() or None
+
+
+def extract_rfi_body(page_html: str) -> str | None:
+    """The article body of an rfi.fr page in the seeds' shape, or None when it has none."""
+    if not page_html or not page_html.strip():
+        return None
+    page = lxml_html.fromstring(page_html)
+    bodies = page.xpath(
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' t-content__body ')]"
+    )
+    if not bodies:
+        return None
+    body = body_div(bodies[0], RFI_JUNK_XPATH)
+    if not body:
+        return None
+    # `.m-pub-dates time` text is the Paris-time "30/11/2025 - 10:13" the seeds show.
+    date_text = page.xpath("string((//*[contains(@class,'m-pub-dates')]//time)[1])")
+    chapo_text = page.xpath("string((//*[contains(@class,'t-content__chapo')])[1])")
+    chapo = ""
+    if chapo_text.strip():
+        # Seeds keep the chapo's trailing blanks ("…合作。      </strong>"): only the start is trimmed.
+        chapo = "<p><strong>" + _escape(chapo_text.lstrip()) + "</strong></p>"
+    return date_div(date_text) + img_tag(lead_image(page)) + chapo + body
+
+
+def _escape(text: str) -> str:
+    """Escape text for HTML content."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class RfiSpider(OutletSpider):
+    """RFI 中文: summary RSS + rfi.fr article pages."""
+
+    kind = "rfi"
+    default_domains = ("rfi.fr",)
+
+    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
+        """`.t-content__chapo` + `.t-content__body`, in the seeds' shape."""
+        return extract_rfi_body(response.text)
