@@ -36,6 +36,8 @@ _SEPARATOR_RE = re.compile(r"^-{3,}\s*$")
 _COUNTER_RE = re.compile(r"^<img src='https?://gfw-breaker\.win/")
 _SHARE_RE = re.compile(r"^手机上长按")
 _HR_RE = re.compile(r"^\s*<hr\s*/?>\s*$")
+# banned-news2 inserts markdown promo headings ("#### 💥 [《伪火》…](…)") into the article.
+_MD_HEADING_RE = re.compile(r"^#{1,6} ")
 
 
 def _decode(data: bytes) -> str:
@@ -140,6 +142,8 @@ def parse_mirror_page(text: str, first_seen_ms: int | None = None) -> StoredItem
             or _ORIGIN_RE.match(stripped)
         ):
             break
+        if _MD_HEADING_RE.match(stripped):
+            continue
         body_lines.append(line)
     # The share block starts with its own <hr/> line; it is not part of the article.
     while body_lines and (not body_lines[-1].strip() or _HR_RE.match(body_lines[-1])):
