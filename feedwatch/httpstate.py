@@ -213,6 +213,7 @@ class ConditionalGetMiddleware:
         mw.owns_conn = True
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(mw.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(mw.item_error, signal=signals.item_error)
         return mw
 
     # -- helpers -------------------------------------------------------------------------
@@ -222,16 +223,25 @@ class ConditionalGetMiddleware:
 
     @staticmethod
     def feed_url_of(request: Request) -> str | None:
-        """The configured feed URL of a feed request (meta "feed"), else None."""
+        """The configured feed URL when this request fetches the feed itself, else None."""
         feed = request.meta.get("feed")
         if feed is None:
             return None
-        return str(getattr(feed, "url", None) or request.url)
+        url = str(getattr(feed, "url", None) or feed)
+        # Mirror spiders pass meta["feed"] on to the pages an index links to: those are not
+        # the feed. A redirect of the feed request still is (its original URL is recorded).
+        if request.url == url or url in request.meta.get("redirect_urls", ()):
+            return url
+        return None
 
     @staticmethod
-    def _article_feed_url(request: Request) -> str | None:
-        article = request.meta.get("article")
-        return getattr(article, "feed_url", None) or request.meta.get("feed_url")
+    def _source_feed_url(request: Request) -> str | None:
+        """The feed an article or mirror page request came from, when known."""
+        entry = request.meta.get("entry")
+        if getattr(entry, "feed_url", None):
+            return str(entry.feed_url)
+        feed = request.meta.get("feed")
+        return str(getattr(feed, "url", None) or feed) if feed is not None else None
 
     def _state(self, feed_url: str) -> FeedState:
         return self.store.get(feed_url) or FeedState(feed_url=feed_url)
@@ -320,8 +330,6 @@ class ConditionalGetMiddleware:
         """Classify a feed response: 304, unchanged, changed (pending) or failed."""
         feed_url = self.feed_url_of(request)
         if feed_url is None:
-            if request.meta.get("article") is not None and response.status >= 400:
-                self._mark_incomplete(self._article_feed_url(request))
             return response
         now_ms = self._now_ms()
         status = response.status
@@ -375,8 +383,8 @@ class ConditionalGetMiddleware:
         feed_url = self.feed_url_of(request)
         if feed_url is not None:
             self._record_failure(feed_url, type(exception).__name__, None, None)
-        elif request.meta.get("article") is not None:
-            self._mark_incomplete(self._article_feed_url(request))
+        # A failed article page needs no bookkeeping here: the spider stores the feed summary
+        # instead, and that story is then seen, so re-reading the feed would not help.
         return None
 
     # -- signals -------------------------------------------------------------------------
@@ -393,10 +401,12 @@ class ConditionalGetMiddleware:
         request = response.request
         if request is None:
             self._mark_incomplete(None)
-        elif self.feed_url_of(request) is not None:
-            self._mark_incomplete(self.feed_url_of(request))
         else:
-            self._mark_incomplete(self._article_feed_url(request))
+            self._mark_incomplete(self.feed_url_of(request) or self._source_feed_url(request))
+
+    def item_error(self, item: Any, response: Response, spider: Spider, failure: Any) -> None:
+        """A pipeline failed to store an item: its feed must be read in full next time."""
+        self._mark_incomplete(getattr(item, "feed_url", None))
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         """Commit pending validators after a clean finish; drop them otherwise."""

@@ -22,6 +22,7 @@ from feedwatch.httpstate import (
     parse_retry_after,
     parse_ttl,
 )
+from feedwatch.items import FeedEntry
 
 FEED = "https://example.org/rss"
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"
@@ -111,14 +112,30 @@ def test_validators_wait_for_a_clean_finish(db: Path) -> None:
     assert b"If-None-Match" not in request.headers
 
 
-def test_failed_article_keeps_its_feed_refetchable(db: Path) -> None:
+def test_failed_item_keeps_its_feed_refetchable(db: Path) -> None:
     clock = Clock()
     mw = make_mw(db, clock)
     fetch_ok(mw, ETag='"v1"')
-    article = Request("https://example.org/a/1", meta={"article": object(), "feed_url": FEED})
-    mw.process_response(article, Response(article.url, status=500, request=article))
+    entry = FeedEntry(
+        outlet="dw", title="t", url="https://example.org/a/1", body_html="", feed_url=FEED
+    )
+    mw.item_error(entry, None, None, None)  # e.g. the archive write failed
     mw.spider_closed(None, "finished")
     assert stored(db).etag is None
+
+
+def test_pages_carrying_the_feed_meta_are_not_the_feed(db: Path) -> None:
+    mw = make_mw(db, Clock())
+    page = Request("https://example.org/pages/n1.md", meta={"feed": FeedConfig(url=FEED)})
+    mw.process_request(page)
+    mw.process_response(page, Response(page.url, status=500, request=page))
+    assert stored(db) is None
+    redirected = Request(
+        "https://example.org/rss2", meta={"feed": FeedConfig(url=FEED), "redirect_urls": [FEED]}
+    )
+    with pytest.raises(FeedNotModified):
+        mw.process_response(redirected, Response(redirected.url, status=304, request=redirected))
+    assert stored(db).last_status == 304
 
 
 def test_unchanged_body_is_skipped(db: Path) -> None:
