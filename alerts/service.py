@@ -1,0 +1,468 @@
+"""The alert service: match new stories, queue alerts durably, deliver them with retries.
+
+Everything lives in `alerts_*` tables of the state database, written before any send, so an
+alert is never lost: a send that fails (or a process that dies) leaves it pending, and the next
+`deliver_pending()` call, in this run or the next, sends it. Delivery is at-least-once per
+channel; each message carries its `alert_id` so a consumer can drop a re-delivered duplicate.
+One story alerts once per rule, whatever its reposts do (UNIQUE(rule, story_id)).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.channels import AlertMessage, DeliveryError, MessageKind, Notifier, build_notifier
+from alerts.config import AlertsConfig, WatchRule
+from alerts.digest import next_due_ms
+from alerts.health import Finding, OutletHealth, OutletRun, judge_quiet, record_run
+from alerts.match import RuleMatcher, prepare_story
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts_matches (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    story_id INTEGER NOT NULL,
+    outlet TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    path TEXT,
+    reasons TEXT NOT NULL,
+    matched_ms INTEGER NOT NULL,
+    event_id INTEGER,
+    UNIQUE (rule, story_id)
+);
+CREATE TABLE IF NOT EXISTS alerts_events (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    rule TEXT,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts_outbox (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES alerts_events(id),
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    sent_ms INTEGER,
+    UNIQUE (event_id, channel)
+);
+CREATE INDEX IF NOT EXISTS alerts_outbox_due ON alerts_outbox(state, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS alerts_reposts (
+    story_id INTEGER NOT NULL,
+    outlet TEXT NOT NULL,
+    url TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL,
+    UNIQUE (story_id, url)
+);
+CREATE TABLE IF NOT EXISTS alerts_digests (
+    rule TEXT PRIMARY KEY,
+    next_due_ms INTEGER NOT NULL,
+    covered_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts_health (
+    outlet TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the alerts_* tables if they do not exist yet."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@dataclass(frozen=True)
+class StoryRef:
+    """A new story as the pipeline hands it over (only for dedup "new" decisions)."""
+
+    story_id: int
+    title: str
+    url: str
+    body_html: str
+    outlet: str
+    ts_ms: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one deliver_pending() call did."""
+
+    sent: int
+    failed: int
+    waiting: int  # still pending afterwards (backing off, or not reached within the budget)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction, or the caller's if one is already open (the lead's ingest step)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class AlertService:
+    """Match, queue, digest and deliver alerts; watch outlet health."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        config: AlertsConfig,
+        clock: Callable[[], float] = time.time,
+        notifiers: Mapping[str, Notifier] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.config = config
+        self.clock = clock
+        self._notifiers = dict(notifiers or {})
+        self._matchers = [RuleMatcher(rule) for rule in config.rules if rule.enabled]
+        with _transaction(conn):
+            ensure_schema(conn)
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- new stories and reposts ------------------------------------------------------------
+
+    def on_new_story(self, story: StoryRef) -> list[str]:
+        """Match a new story against every rule; queue alerts. Returns the rules that matched."""
+        if not self._matchers:
+            return []
+        text = prepare_story(story.title, story.body_html)
+        results = [(m.rule, m.match(text, story.outlet)) for m in self._matchers]
+        matched = [(rule, result.reasons) for rule, result in results if result.matched]
+        now = self._now_ms()
+        fresh: list[str] = []
+        with _transaction(self.conn):
+            for rule, reasons in matched:
+                if self._record_match(rule, story, reasons, now):
+                    fresh.append(rule.name)
+        for name in fresh:
+            logger.info("story %s matched rule %s", story.story_id, name)
+        return fresh
+
+    def _record_match(self, rule: WatchRule, story: StoryRef, reasons: list[str], now: int) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO alerts_matches (rule, story_id, outlet, title, url, ts_ms,"
+            " path, reasons, matched_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rule.name,
+                story.story_id,
+                story.outlet,
+                story.title,
+                story.url,
+                story.ts_ms,
+                story.path,
+                json.dumps(reasons, ensure_ascii=False),
+                now,
+            ),
+        )
+        if cursor.rowcount == 0:
+            return False  # this story already alerted for this rule
+        if rule.digest is None:
+            data = {
+                "rule": rule.name,
+                "story_id": story.story_id,
+                "outlet": story.outlet,
+                "title": story.title,
+                "url": story.url,
+                "ts": story.ts_ms,
+                "path": story.path,
+                "reasons": reasons,
+            }
+            body = f"{story.outlet}: {story.title}\n{story.url}\n" + "\n".join(reasons)
+            event_id = self._queue(
+                f"match:{rule.name}:{story.story_id}",
+                "match",
+                rule.name,
+                f"[{rule.name}] {story.title}",
+                body,
+                data,
+                rule.notify,
+                now,
+            )
+            self.conn.execute(
+                "UPDATE alerts_matches SET event_id = ? WHERE rule = ? AND story_id = ?",
+                (event_id, rule.name, story.story_id),
+            )
+        return True
+
+    def on_repost(self, story_id: int, outlet: str, url: str) -> None:
+        """Record that a story was republished (by another outlet); digests summarize these."""
+        with _transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR IGNORE INTO alerts_reposts (story_id, outlet, url, seen_ms)"
+                " VALUES (?, ?, ?, ?)",
+                (story_id, outlet, url, self._now_ms()),
+            )
+
+    def _queue(
+        self,
+        key: str,
+        kind: MessageKind,
+        rule: str | None,
+        title: str,
+        body: str,
+        data: Mapping[str, Any],
+        channels: Iterable[str],
+        now: int,
+    ) -> int | None:
+        """Store an event and one outbox row per channel; None when the key already exists."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO alerts_events (key, kind, rule, title, body, data, created_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, kind, rule, title, body, json.dumps(data, ensure_ascii=False), now),
+        )
+        if cursor.rowcount == 0:
+            return None
+        event_id = cursor.lastrowid
+        for channel in dict.fromkeys(channels):
+            self.conn.execute(
+                "INSERT OR IGNORE INTO alerts_outbox (event_id, channel, next_attempt_ms)"
+                " VALUES (?, ?, ?)",
+                (event_id, channel, now),
+            )
+        return event_id
+
+    # -- digests ----------------------------------------------------------------------------
+
+    def flush_digests(self) -> int:
+        """Queue one digest per digest rule whose period has ended; returns how many."""
+        now = self._now_ms()
+        queued = 0
+        for rule in self.config.rules:
+            if rule.digest is None or not rule.enabled:
+                continue
+            with _transaction(self.conn):
+                queued += self._flush_digest(rule, now)
+        return queued
+
+    def _flush_digest(self, rule: WatchRule, now: int) -> int:
+        assert rule.digest is not None
+        row = self.conn.execute(
+            "SELECT next_due_ms, covered_ms FROM alerts_digests WHERE rule = ?", (rule.name,)
+        ).fetchone()
+        if row is None:
+            # The first period starts now; matches recorded before still go into it.
+            self.conn.execute(
+                "INSERT INTO alerts_digests (rule, next_due_ms, covered_ms) VALUES (?, ?, ?)",
+                (rule.name, next_due_ms(rule.digest, now), now),
+            )
+            return 0
+        due, covered = row
+        if now < due:
+            return 0
+        matches = self.conn.execute(
+            "SELECT story_id, outlet, title, url, ts_ms, path, reasons FROM alerts_matches"
+            " WHERE rule = ? AND event_id IS NULL AND matched_ms <= ? ORDER BY ts_ms, id",
+            (rule.name, now),
+        ).fetchall()
+        # Reposts by other outlets of stories this rule matched, seen since the last digest.
+        reposts = self.conn.execute(
+            "SELECT m.story_id, m.title, r.outlet, r.url FROM alerts_reposts r"
+            " JOIN alerts_matches m ON m.story_id = r.story_id AND m.rule = ?"
+            " WHERE r.seen_ms >= ? AND r.seen_ms <= ? AND r.outlet != m.outlet"
+            " ORDER BY r.seen_ms, r.rowid",
+            (rule.name, covered, now),
+        ).fetchall()
+        self.conn.execute(
+            "UPDATE alerts_digests SET next_due_ms = ?, covered_ms = ? WHERE rule = ?",
+            (next_due_ms(rule.digest, now), now + 1, rule.name),
+        )
+        if not matches and not reposts:
+            return 0
+        lines = [f"{len(matches)} new matching stories"]
+        lines += [f"- {outlet}: {title}\n  {url}" for _, outlet, title, url, *_ in matches]
+        if reposts:
+            lines.append(f"{len(reposts)} reposts of earlier matches")
+            lines += [f"- {title}: also on {outlet} {url}" for _, title, outlet, url in reposts]
+        data = {
+            "rule": rule.name,
+            "period_due": due,
+            "stories": [
+                {
+                    "story_id": sid,
+                    "outlet": outlet,
+                    "title": title,
+                    "url": url,
+                    "ts": ts,
+                    "path": path,
+                    "reasons": json.loads(reasons),
+                }
+                for sid, outlet, title, url, ts, path, reasons in matches
+            ],
+            "reposts": [
+                {"story_id": sid, "title": title, "outlet": outlet, "url": url}
+                for sid, title, outlet, url in reposts
+            ],
+        }
+        title = f"[{rule.name}] digest: {len(matches)} stories, {len(reposts)} reposts"
+        event_id = self._queue(
+            f"digest:{rule.name}:{due}",
+            "digest",
+            rule.name,
+            title,
+            "\n".join(lines),
+            data,
+            rule.notify,
+            now,
+        )
+        if event_id is None:
+            return 0
+        self.conn.executemany(
+            "UPDATE alerts_matches SET event_id = ? WHERE rule = ? AND story_id = ?",
+            [(event_id, rule.name, match[0]) for match in matches],
+        )
+        return 1
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def _notifier(self, channel: str) -> Notifier | None:
+        if channel not in self._notifiers:
+            config = self.config.channels.get(channel)
+            if config is None:
+                return None
+            self._notifiers[channel] = build_notifier(channel, config)
+        return self._notifiers[channel]
+
+    def _backoff_ms(self, attempts: int) -> int:
+        delay = self.config.delivery.retry_base * 2 ** max(0, attempts - 1)
+        return int(min(delay, self.config.delivery.retry_max) * 1000)
+
+    def deliver_pending(self) -> DeliveryReport:
+        """Flush due digests, then send every due alert once; failures back off and persist."""
+        self.flush_digests()
+        started = self.clock()
+        now = self._now_ms()
+        due = self.conn.execute(
+            "SELECT o.id, o.channel, o.attempts, e.id, e.kind, e.title, e.body, e.data"
+            " FROM alerts_outbox o JOIN alerts_events e ON e.id = o.event_id"
+            " WHERE o.state = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.id",
+            (now,),
+        ).fetchall()
+        sent = failed = 0
+        broken: set[str] = set()  # channels that failed in this call: the rest waits
+        for outbox_id, channel, attempts, event_id, kind, title, body, data in due:
+            if channel in broken:
+                continue
+            if self.clock() - started > self.config.delivery.budget:
+                logger.warning("alert delivery budget used up; the rest goes out next time")
+                break
+            notifier = self._notifier(channel)
+            message = AlertMessage(kind, title, body, json.loads(data), event_id)
+            try:
+                if notifier is None:
+                    raise DeliveryError(f"channel {channel!r} is no longer configured")
+                notifier.send(message)
+            except DeliveryError as exc:
+                failed += 1
+                broken.add(channel)
+                self._failed(outbox_id, attempts + 1, str(exc))
+                logger.warning("alert %s to %s failed: %s", event_id, channel, exc)
+                continue
+            except Exception as exc:  # a channel bug must not stop the crawl either
+                failed += 1
+                broken.add(channel)
+                self._failed(outbox_id, attempts + 1, f"{type(exc).__name__}: {exc}")
+                logger.exception("alert %s to %s crashed", event_id, channel)
+                continue
+            sent += 1
+            with _transaction(self.conn):
+                self.conn.execute(
+                    "UPDATE alerts_outbox SET state = 'sent', attempts = ?, sent_ms = ?,"
+                    " last_error = NULL WHERE id = ?",
+                    (attempts + 1, self._now_ms(), outbox_id),
+                )
+        waiting = self.conn.execute(
+            "SELECT COUNT(*) FROM alerts_outbox WHERE state = 'pending'"
+        ).fetchone()[0]
+        if sent or failed:
+            logger.info("alerts: %d sent, %d failed, %d pending", sent, failed, waiting)
+        return DeliveryReport(sent, failed, waiting)
+
+    def _failed(self, outbox_id: int, attempts: int, error: str) -> None:
+        retry_at = self._now_ms() + self._backoff_ms(attempts)
+        with _transaction(self.conn):
+            self.conn.execute(
+                "UPDATE alerts_outbox SET attempts = ?, next_attempt_ms = ?, last_error = ?"
+                " WHERE id = ?",
+                (attempts, retry_at, error[:500], outbox_id),
+            )
+
+    # -- health -----------------------------------------------------------------------------
+
+    def check_health(self, outlet_stats: Iterable[OutletRun]) -> list[Finding]:
+        """Fold finished runs into each outlet's health, judge quiet outlets, queue alerts."""
+        if not self.config.health.enabled:
+            return []
+        health = self.config.health
+        now = self._now_ms()
+        findings: list[Finding] = []
+        with _transaction(self.conn):
+            states = {
+                outlet: OutletHealth.from_dict(json.loads(raw))
+                for outlet, raw in self.conn.execute("SELECT outlet, state FROM alerts_health")
+            }
+            for run in sorted(outlet_stats, key=lambda r: r.finished_ms):
+                state = states.setdefault(run.outlet, OutletHealth())
+                findings += record_run(state, run, health)
+            for outlet, state in sorted(states.items()):
+                findings += judge_quiet(state, outlet, now, health)
+            for outlet, state in states.items():
+                self.conn.execute(
+                    "INSERT INTO alerts_health (outlet, state) VALUES (?, ?)"
+                    " ON CONFLICT(outlet) DO UPDATE SET state = excluded.state",
+                    (outlet, json.dumps(state.to_dict())),
+                )
+            for number, finding in enumerate(findings):
+                self._queue_health(finding, now, number)
+        return findings
+
+    def _queue_health(self, finding: Finding, now: int, number: int) -> None:
+        what = {
+            "quiet": "went quiet",
+            "failing": "keeps failing",
+            "collapse": "extraction collapsed",
+        }[finding.condition]
+        status = f"recovered ({finding.condition})" if finding.recovered else what
+        data = {
+            "outlet": finding.outlet,
+            "condition": finding.condition,
+            "recovered": finding.recovered,
+            "detail": finding.detail,
+        }
+        self._queue(
+            f"health:{finding.outlet}:{finding.condition}:{finding.recovered}:{now}:{number}",
+            "health",
+            None,
+            f"[health] {finding.outlet} {status}",
+            finding.detail,
+            data,
+            self.config.health.notify,
+            now,
+        )
