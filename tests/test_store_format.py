@@ -132,3 +132,38 @@ def test_stored_item_is_immutable() -> None:
     item = StoredItem(ts=1, title="t", url="https://a.com/", body="b")
     with pytest.raises(AttributeError):
         item.ts = 2  # type: ignore[misc]
+
+
+def _feed_entries() -> list[tuple[str, object]]:
+    import feedparser
+
+    out = []
+    for name in ("rfi.xml", "voa.xml", "dw.xml"):
+        # Both flags off: feedparser's sanitizer and relative-URI resolver re-serialize the HTML
+        # (e.g. <br> -> <br />), which breaks byte-exactness with the real items.
+        parsed = feedparser.parse(
+            (FIXTURES / "feeds" / name).read_bytes(),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+        out.extend((name, entry) for entry in parsed.entries)
+    return out
+
+
+def test_feed_entries_render_to_the_real_item_bytes() -> None:
+    """Feed entry -> item gives exactly the real item (feeds rebuilt from the real items)."""
+    import calendar
+
+    real = {parse_item(p.read_bytes()).url: p.read_bytes() for p in REAL_ITEMS}
+    entries = _feed_entries()
+    assert len(entries) == 9
+    for _name, entry in entries:
+        published = calendar.timegm(entry.published_parsed) * 1000  # type: ignore[attr-defined]
+        item = to_stored_item(
+            entry.title,  # type: ignore[attr-defined]
+            entry.link,  # type: ignore[attr-defined]
+            entry.description,  # type: ignore[attr-defined]
+            published,
+            published + 60_000,
+        )
+        assert render_item(item) == real[item.url]
