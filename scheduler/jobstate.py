@@ -1,0 +1,159 @@
+"""The scheduler's tables in the state database: next run per outlet, and the shared `runs`.
+
+APScheduler's persistent job store needs SQLAlchemy, which feedwatch does not depend on; the
+only thing worth keeping across restarts is each outlet's next run time, so it lives in a
+small `scheduler_jobs` table and the daemon rebuilds its jobs from config on every start.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from feedwatch.httpstate import open_state_db
+
+# Same schema as store/state.py writes: whoever opens the database first creates it.
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    outlet TEXT,
+    started_ms INT,
+    finished_ms INT,
+    status TEXT,
+    feeds INT,
+    new_items INT,
+    seen_items INT,
+    errors INT
+)
+"""
+
+JOBS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scheduler_jobs (
+    outlet TEXT PRIMARY KEY,
+    trigger TEXT NOT NULL,
+    next_run_ms INTEGER,
+    last_started_ms INTEGER,
+    last_finished_ms INTEGER,
+    last_outcome TEXT,
+    updated_ms INTEGER NOT NULL
+)
+"""
+
+
+@dataclass
+class JobRecord:
+    """What the daemon remembers about one outlet's job."""
+
+    outlet: str
+    trigger: str
+    next_run_ms: int | None
+    last_started_ms: int | None
+    last_finished_ms: int | None
+    last_outcome: str | None
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the scheduler's tables (and `runs`, if the crawl side has not yet)."""
+    conn.execute(JOBS_SCHEMA)
+    conn.execute(RUNS_SCHEMA)
+
+
+def load_jobs(conn: sqlite3.Connection) -> dict[str, JobRecord]:
+    """Every stored job record, by outlet."""
+    ensure_schema(conn)
+    rows = conn.execute(
+        "SELECT outlet, trigger, next_run_ms, last_started_ms, last_finished_ms, last_outcome"
+        " FROM scheduler_jobs"
+    ).fetchall()
+    return {row[0]: JobRecord(*row) for row in rows}
+
+
+class JobStateDB:
+    """Short-lived connections per write: jobs run in worker threads, sqlite3 objects do not."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        conn = self._connect()
+        try:
+            ensure_schema(conn)
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        return open_state_db(self.path)
+
+    def load(self) -> dict[str, JobRecord]:
+        """Every stored job record, by outlet."""
+        conn = self._connect()
+        try:
+            return load_jobs(conn)
+        finally:
+            conn.close()
+
+    def save_next_run(self, outlet: str, trigger: str, next_run_ms: int | None, now: int) -> None:
+        """Remember when the outlet runs next (and with which trigger that was computed)."""
+        conn = self._connect()
+        try:
+            conn.execute(
+                "INSERT INTO scheduler_jobs (outlet, trigger, next_run_ms, updated_ms)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(outlet) DO UPDATE SET"
+                " trigger=excluded.trigger, next_run_ms=excluded.next_run_ms,"
+                " updated_ms=excluded.updated_ms",
+                (outlet, trigger, next_run_ms, now),
+            )
+        finally:
+            conn.close()
+
+    def save_outcome(self, outlet: str, started_ms: int, finished_ms: int, outcome: str) -> None:
+        """Remember how the last scheduled run of an outlet ended."""
+        conn = self._connect()
+        try:
+            conn.execute(
+                "UPDATE scheduler_jobs SET last_started_ms=?, last_finished_ms=?, last_outcome=?,"
+                " updated_ms=? WHERE outlet=?",
+                (started_ms, finished_ms, outcome, finished_ms, outlet),
+            )
+        finally:
+            conn.close()
+
+    def record_abandoned_run(
+        self, outlet: str, started_ms: int, finished_ms: int, status: str
+    ) -> None:
+        """Mark the run of a crawl we had to stop (timeout/shutdown); add one if it wrote none."""
+        conn = self._connect()
+        try:
+            # The crawl may have closed its own row on SIGTERM; we still know better why it ended.
+            cur = conn.execute(
+                "UPDATE runs SET finished_ms=COALESCE(finished_ms, ?), status=?"
+                " WHERE outlet=? AND started_ms>=?",
+                (finished_ms, status, outlet, started_ms),
+            )
+            if cur.rowcount == 0:
+                conn.execute(
+                    "INSERT INTO runs (outlet, started_ms, finished_ms, status, feeds,"
+                    " new_items, seen_items, errors) VALUES (?, ?, ?, ?, 0, 0, 0, 1)",
+                    (outlet, started_ms, finished_ms, status),
+                )
+        finally:
+            conn.close()
+
+    def earliest_allowed_ms(self, feed_urls: list[str]) -> int | None:
+        """When the first of these feeds may be fetched again (None: one is allowed already)."""
+        if not feed_urls:
+            return None
+        conn = self._connect()
+        try:
+            try:
+                rows = conn.execute(
+                    "SELECT feed_url, next_allowed_ms FROM feed_state WHERE feed_url IN"
+                    f" ({', '.join('?' for _ in feed_urls)})",
+                    feed_urls,
+                ).fetchall()
+            except sqlite3.OperationalError:  # no feed_state table yet: nothing was deferred
+                return None
+        finally:
+            conn.close()
+        allowed = {url: ms for url, ms in rows}
+        if any(allowed.get(url) is None for url in feed_urls):
+            return None
+        return min(allowed[url] for url in feed_urls)

@@ -1,0 +1,164 @@
+"""`feedwatch status`: per-outlet health from the state DB, and an exit code for health checks."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedwatch.config import Config
+from feedwatch.httpstate import FeedState, FeedStateStore
+from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
+
+# Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
+NEUTRAL_STATUSES = {"running", "stopped"}
+OK_STATUSES = {"ok"}
+
+
+@dataclass
+class LastRun:
+    """The newest row of `runs` for an outlet."""
+
+    started_ms: int
+    finished_ms: int | None
+    status: str
+    new_items: int
+    errors: int
+
+
+def _fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _fmt_ago(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return ""
+    delta = (ms - now_ms) / 1000
+    word = "in" if delta >= 0 else "ago"
+    seconds = abs(delta)
+    if seconds < 120:
+        span = f"{seconds:.0f}s"
+    elif seconds < 7200:
+        span = f"{seconds / 60:.0f}m"
+    else:
+        span = f"{seconds / 3600:.1f}h"
+    return f" ({word} {span})" if word == "in" else f" ({span} ago)"
+
+
+def last_run(conn: sqlite3.Connection, outlet: str) -> LastRun | None:
+    """The outlet's most recent run, or None when it never ran."""
+    row = conn.execute(
+        "SELECT started_ms, finished_ms, status, new_items, errors FROM runs WHERE outlet=?"
+        " ORDER BY started_ms DESC, id DESC LIMIT 1",
+        (outlet,),
+    ).fetchone()
+    if row is None:
+        return None
+    return LastRun(row[0], row[1], str(row[2] or "?"), int(row[3] or 0), int(row[4] or 0))
+
+
+def consecutive_failures(conn: sqlite3.Connection, outlet: str, limit: int = 1000) -> int:
+    """Failed runs in a row, newest first, up to the last ok run (shutdown stops don't count)."""
+    count = 0
+    for (status,) in conn.execute(
+        "SELECT status FROM runs WHERE outlet=? ORDER BY started_ms DESC, id DESC LIMIT ?",
+        (outlet, limit),
+    ):
+        if status in NEUTRAL_STATUSES:
+            continue
+        if status in OK_STATUSES:
+            break
+        count += 1
+    return count
+
+
+def _feed_line(feed_url: str, state: FeedState | None, now_ms: int) -> str:
+    if state is None:
+        return f"    {feed_url}: never fetched"
+    parts = [f"HTTP {state.last_status}" if state.last_status else "no response"]
+    if state.etag:
+        parts.append(f"ETag {state.etag}")
+    if state.last_modified:
+        parts.append(f"Last-Modified {state.last_modified}")
+    if state.consecutive_failures:
+        parts.append(f"{state.consecutive_failures} failure(s) in a row ({state.last_error})")
+    if state.next_allowed_ms and state.next_allowed_ms > now_ms:
+        parts.append(f"waiting until {_fmt_time(state.next_allowed_ms)}")
+    return f"    {feed_url}: " + "; ".join(parts)
+
+
+def _outlet_block(
+    name: str,
+    enabled: bool,
+    run: LastRun | None,
+    failures: int,
+    job: JobRecord | None,
+    feed_lines: list[str],
+    now_ms: int,
+) -> list[str]:
+    head = f"{name}{'' if enabled else ' (disabled)'}"
+    lines = [head]
+    if run is None:
+        lines.append("  last run: never")
+    else:
+        took = (
+            f"{(run.finished_ms - run.started_ms) / 1000:.1f}s"
+            if run.finished_ms is not None
+            else "still running"
+        )
+        lines.append(
+            f"  last run: {_fmt_time(run.started_ms)}{_fmt_ago(run.started_ms, now_ms)},"
+            f" {run.status}, took {took}, {run.new_items} new item(s), {run.errors} error(s)"
+        )
+    if job is None or job.next_run_ms is None:
+        lines.append("  next run: not scheduled (is `feedwatch run` running?)")
+    else:
+        late = (
+            " (overdue: is `feedwatch run` running?)" if job.next_run_ms < now_ms - 60_000 else ""
+        )
+        lines.append(
+            f"  next run: {_fmt_time(job.next_run_ms)}{_fmt_ago(job.next_run_ms, now_ms)}{late}"
+        )
+    lines.append(f"  consecutive failed runs: {failures}")
+    lines.extend(feed_lines)
+    return lines
+
+
+def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -> tuple[str, int]:
+    """Text report per outlet and exit code: 1 when an enabled outlet failed max_failures runs in a row."""
+    if max_failures < 1:
+        return "--max-failures must be 1 or more", 2
+    ensure_schema(conn)
+    feed_states = FeedStateStore(conn)
+    jobs = load_jobs(conn)
+    now_ms = int(time.time() * 1000)
+    lines: list[str] = []
+    unhealthy: list[str] = []
+    for name, outlet in config.outlets.items():
+        failures = consecutive_failures(conn, name)
+        if outlet.enabled and failures >= max_failures:
+            unhealthy.append(name)
+        feed_lines = [
+            _feed_line(feed.url, feed_states.get(feed.url), now_ms) for feed in outlet.feeds
+        ]
+        lines.extend(
+            _outlet_block(
+                name,
+                outlet.enabled,
+                last_run(conn, name),
+                failures,
+                jobs.get(name),
+                feed_lines,
+                now_ms,
+            )
+        )
+    if unhealthy:
+        lines.append(
+            f"UNHEALTHY: {', '.join(unhealthy)} failed {max_failures} or more runs in a row"
+        )
+        return "\n".join(lines), 1
+    lines.append("ok: no outlet failed" + f" {max_failures} runs in a row")
+    return "\n".join(lines), 0
