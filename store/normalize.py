@@ -22,7 +22,10 @@ JS_WHITESPACE = (
     "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_BREAK_WITH_SPACE = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t\r\n]*")
+# Every character str.splitlines() breaks at: a title must stay one line for any reader.
+_BREAK_WITH_SPACE = re.compile(
+    r"[ \t]*(?:\r\n|[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029])[ \t\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]*"
+)
 
 
 def trim(text: str) -> str:

@@ -90,7 +90,7 @@ def serialize_url(url: str) -> str:
     """Serialize `url` as the WHATWG URL serializer would; idempotent and never raises."""
     try:
         return _serialize(url)
-    except Exception:  # noqa: BLE001 - contract: never raise on garbage input
+    except Exception:  # contract: never raise on garbage input, return a best effort
         return _encode(str(url).strip(), frozenset(" "))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from pathlib import Path
 
+import feedparser
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +53,8 @@ def test_clean_title_keeps_inner_runs_but_joins_lines() -> None:
     # Real titles keep double spaces and U+3000 ("希腊克里特岛外海连传地震  规模5.0以上").
     assert clean_title("地震  规模5.0") == "地震  规模5.0"
     assert clean_title("  第一行 \n  第二行\r\n第三行\n") == "第一行 第二行 第三行"
+    assert clean_title("a\u2028b\x85c") == "a b c"
+    assert len(clean_title("x\u2029\x0by\x1cz").splitlines()) == 1
 
 
 def test_ts_rules() -> None:
@@ -135,8 +139,6 @@ def test_stored_item_is_immutable() -> None:
 
 
 def _feed_entries() -> list[tuple[str, object]]:
-    import feedparser
-
     out = []
     for name in ("rfi.xml", "voa.xml", "dw.xml"):
         # Both flags off: feedparser's sanitizer and relative-URI resolver re-serialize the HTML
@@ -152,8 +154,6 @@ def _feed_entries() -> list[tuple[str, object]]:
 
 def test_feed_entries_render_to_the_real_item_bytes() -> None:
     """Feed entry -> item gives exactly the real item (feeds rebuilt from the real items)."""
-    import calendar
-
     real = {parse_item(p.read_bytes()).url: p.read_bytes() for p in REAL_ITEMS}
     entries = _feed_entries()
     assert len(entries) == 9
