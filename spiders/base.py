@@ -73,7 +73,13 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
-        parsed = feeds.parse_feed(response.body, feeds.response_headers(response.headers))
+        headers = feeds.response_headers(response.headers)
+        parsed = feeds.parse_feed(response.body, headers)
+        conflict = feeds.charset_conflict(response.body, headers)
+        if conflict:
+            logger.warning(
+                "feed %s: %s; decoded as %s", response.url, conflict, parsed.get("encoding")
+            )
         reason = feeds.bozo_reason(parsed)
         if reason:
             logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,22 @@ def parse_feed(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedParser
         sanitize_html=False,
         resolve_relative_uris=False,
     )
+
+
+_XML_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)")
+_HEADER_CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
+
+
+def charset_conflict(body: bytes, headers: Mapping[str, str]) -> str | None:
+    """One line when the HTTP charset and the XML declaration disagree (a common server bug)."""
+    header = _HEADER_CHARSET.search(headers.get("content-type", ""))
+    declared = _XML_DECLARED.match(body[:200].lstrip(b"\xef\xbb\xbf"))
+    if not header or not declared:
+        return None
+    http_charset, xml_charset = header.group(1).lower(), declared.group(1).decode("ascii").lower()
+    if http_charset.replace("-", "") == xml_charset.replace("-", ""):
+        return None
+    return f"header says charset {http_charset}, the XML declares {xml_charset}"
 
 
 def bozo_reason(parsed: feedparser.FeedParserDict) -> str | None:
