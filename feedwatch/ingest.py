@@ -70,7 +70,12 @@ class Ingestor:
         seen = self.items.lookup(story.canonical_url, story.guid)
         if seen is not None:
             return Outcome("seen", Path(seen.path) if seen.path else None, seen.story_id)
-        path = self.archive.write_new(story.stored, story.canonical_url)
+        try:
+            path = self.archive.write_new(story.stored, story.canonical_url)
+        except FileExistsError:
+            # A crash between the file write and the commit: the complete file is already there.
+            path = self.archive.path_for(story.canonical_url, story.stored.ts)
+            logger.info("recovered %s written by an interrupted run", path)
         self.items.record(
             SeenItem(
                 canonical_url=story.canonical_url,
