@@ -134,3 +134,10 @@ def judge_quiet(
         f"{usual_ms / 3_600_000:.1f} h (alert after {threshold_ms / 3_600_000:.1f} h)"
     )
     return _raise(state, outlet, "quiet", detail)
+
+
+def body_text_length(body_html: str) -> int:
+    """The length in characters of a body's visible text: what OutletRun.body_lengths holds."""
+    from dedup.text import html_to_text  # imported here: the rest of this module is pure
+
+    return len("".join(html_to_text(body_html).split()))

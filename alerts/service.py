@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS alerts_outbox (
 );
 CREATE INDEX IF NOT EXISTS alerts_outbox_due ON alerts_outbox(state, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS alerts_reposts (
+    id INTEGER PRIMARY KEY,
     story_id INTEGER NOT NULL,
     outlet TEXT NOT NULL,
     url TEXT NOT NULL,
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS alerts_reposts (
 CREATE TABLE IF NOT EXISTS alerts_digests (
     rule TEXT PRIMARY KEY,
     next_due_ms INTEGER NOT NULL,
-    covered_ms INTEGER NOT NULL
+    last_repost_id INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alerts_health (
     outlet TEXT PRIMARY KEY,
@@ -265,34 +266,37 @@ class AlertService:
     def _flush_digest(self, rule: WatchRule, now: int) -> int:
         assert rule.digest is not None
         row = self.conn.execute(
-            "SELECT next_due_ms, covered_ms FROM alerts_digests WHERE rule = ?", (rule.name,)
+            "SELECT next_due_ms, last_repost_id FROM alerts_digests WHERE rule = ?", (rule.name,)
         ).fetchone()
+        # Reposts are tracked by id, not time: two events in the same millisecond stay ordered.
+        newest_repost = self.conn.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM alerts_reposts"
+        ).fetchone()[0]
         if row is None:
             # The first period starts now; matches recorded before still go into it.
             self.conn.execute(
-                "INSERT INTO alerts_digests (rule, next_due_ms, covered_ms) VALUES (?, ?, ?)",
-                (rule.name, next_due_ms(rule.digest, now), now),
+                "INSERT INTO alerts_digests (rule, next_due_ms, last_repost_id) VALUES (?, ?, ?)",
+                (rule.name, next_due_ms(rule.digest, now), newest_repost),
             )
             return 0
-        due, covered = row
+        due, last_repost_id = row
         if now < due:
             return 0
         matches = self.conn.execute(
             "SELECT story_id, outlet, title, url, ts_ms, path, reasons FROM alerts_matches"
-            " WHERE rule = ? AND event_id IS NULL AND matched_ms <= ? ORDER BY ts_ms, id",
-            (rule.name, now),
+            " WHERE rule = ? AND event_id IS NULL ORDER BY ts_ms, id",
+            (rule.name,),
         ).fetchall()
         # Reposts by other outlets of stories this rule matched, seen since the last digest.
         reposts = self.conn.execute(
             "SELECT m.story_id, m.title, r.outlet, r.url FROM alerts_reposts r"
             " JOIN alerts_matches m ON m.story_id = r.story_id AND m.rule = ?"
-            " WHERE r.seen_ms >= ? AND r.seen_ms <= ? AND r.outlet != m.outlet"
-            " ORDER BY r.seen_ms, r.rowid",
-            (rule.name, covered, now),
+            " WHERE r.id > ? AND r.id <= ? AND r.outlet != m.outlet ORDER BY r.id",
+            (rule.name, last_repost_id, newest_repost),
         ).fetchall()
         self.conn.execute(
-            "UPDATE alerts_digests SET next_due_ms = ?, covered_ms = ? WHERE rule = ?",
-            (next_due_ms(rule.digest, now), now + 1, rule.name),
+            "UPDATE alerts_digests SET next_due_ms = ?, last_repost_id = ? WHERE rule = ?",
+            (next_due_ms(rule.digest, now), newest_repost, rule.name),
         )
         if not matches and not reposts:
             return 0
