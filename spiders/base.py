@@ -38,6 +38,12 @@ class OutletSpider(scrapy.Spider):
     # Without outlet selectors, or when they find nothing, extract the body with trafilatura.
     trafilatura_fallback: ClassVar[bool] = True
 
+    def count(self, key: str) -> None:
+        """Increment a crawl stat (the crawl summary reads feeds/* and articles/*)."""
+        crawler = getattr(self, "crawler", None)
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(key)
+
     # -- requests -------------------------------------------------------------------------------
 
     def feed_configs(self) -> list[FeedConfig]:
@@ -73,6 +79,7 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
+        self.count("feeds/fetched")
         headers = feeds.response_headers(response.headers)
         parsed = feeds.parse_feed(response.body, headers)
         conflict = feeds.charset_conflict(response.body, headers)
@@ -152,6 +159,11 @@ class OutletSpider(scrapy.Spider):
 
     def feed_failed(self, failure: Failure) -> None:
         """Log a feed that could not be fetched in one line; the crawl goes on."""
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            # Skipped on purpose (not modified, or deferred by Retry-After/backoff).
+            logger.info("feed %s skipped: %s", failure.request.url, failure.value)
+            return
+        self.count("feeds/failed")
         logger.warning("feed %s failed: %s", failure.request.url, _failure_reason(failure))
 
     # -- articles -------------------------------------------------------------------------------
@@ -172,6 +184,7 @@ class OutletSpider(scrapy.Spider):
     def parse_article(self, response: Response) -> Iterator[FeedEntry]:
         """Put the extracted body into the entry; keep the summary when extraction fails."""
         entry: FeedEntry = response.meta["entry"]
+        self.count("articles/fetched")
         body: str | None = None
         if isinstance(response, TextResponse):
             try:
