@@ -157,7 +157,9 @@ class Daemon:
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=misfire_grace(schedule),
-                **({"next_run_time": resume} if schedule.cron and resume else {}),
+                # Explicit, because a start_date a few ms in the past would make the interval
+                # trigger skip to the following slot.
+                **({"next_run_time": resume} if resume else {}),
             )
             logger.info(
                 "scheduled %s (%s), first run %s",
