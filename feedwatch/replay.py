@@ -183,6 +183,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _check_path(path: str | Path) -> Path:
+    """`path` as a Path when it names an existing .warc(.gz) file; else ReplayError."""
+    path = Path(path)
+    if not path.name.endswith(WARC_SUFFIXES):
+        raise ReplayError(f"replay file {path}: expected a .warc.gz file")
+    if not path.is_file():
+        raise ReplayError(f"replay file {path}: no such file")
+    return path
+
+
 def _check_gzip_stream(path: Path) -> None:
     """Decompress a gzipped WARC once end to end: warcio reads a cut-off gzip member silently."""
     with path.open("rb") as fh:
@@ -198,17 +208,17 @@ def _check_gzip_stream(path: Path) -> None:
 
 def load_index(path: str | Path) -> WarcIndex:
     """Read and check every record of a WARC file; raise ReplayError with one line if it is bad."""
-    path = Path(path)
-    if not path.name.endswith(WARC_SUFFIXES):
-        raise ReplayError(f"replay file {path}: expected a .warc.gz file")
-    if not path.is_file():
-        raise ReplayError(f"replay file {path}: no such file")
+    path = _check_path(path)
     _check_gzip_stream(path)
     index = WarcIndex(path)
+    records = 0
     try:
         with path.open("rb") as fh:
             it = ArchiveIterator(fh, check_digests="raise")
             for record in it:
+                records += 1
+                if record.format != "warc":  # warcio reads any text line as a (bogus) ARC header
+                    raise ReplayError(f"replay file {path} is not a readable WARC: no WARC header")
                 url = record.rec_headers.get_header("WARC-Target-URI")
                 record.raw_stream.read()  # the whole block: gzip CRCs and WARC digests get checked
                 if getattr(record.raw_stream, "limit", 0) > 0:
@@ -222,6 +232,8 @@ def load_index(path: str | Path) -> WarcIndex:
         raise
     except Exception as exc:  # noqa: BLE001 - warcio raises many kinds on bad input
         raise ReplayError(f"replay file {path} is not a readable WARC: {_first_line(exc)}") from exc
+    if not records and path.stat().st_size:
+        raise ReplayError(f"replay file {path} is not a readable WARC: no WARC record found")
     if not index.captures:
         raise ReplayError(f"replay file {path} holds no HTTP response records")
     return index
@@ -236,7 +248,7 @@ def open_replay(path: str | Path) -> WarcIndex:
 
     The CLI calls this before starting a crawl so a bad file gives one line, not a traceback.
     """
-    path = Path(path)
+    path = _check_path(path)
     try:
         st = path.stat()
     except OSError as exc:
