@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from twisted.internet.defer import TimeoutError as _DeferTimeout
+from twisted.internet.error import TimeoutError as _TxTimeout
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -47,6 +49,7 @@ MIDDLEWARE_ORDER = 570
 
 _TTL = re.compile(rb"<ttl>\s*(\d{1,7})\s*</ttl>", re.IGNORECASE)
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+_TIMEOUTS = (TimeoutError, _TxTimeout, _DeferTimeout)
 _TTL_SCAN_BYTES = 65536  # <ttl> sits in the channel header, before the items
 
 _SCHEMA = """
@@ -194,6 +197,7 @@ class ConditionalGetMiddleware:
         self.retry_after_cap_s = settings.getfloat("HTTPSTATE_RETRY_AFTER_CAP", 24 * 3600)
         self.backoff_base_s = settings.getfloat("HTTPSTATE_BACKOFF_BASE", 300)
         self.backoff_cap_s = settings.getfloat("HTTPSTATE_BACKOFF_CAP", 6 * 3600)
+        self.retry_feed_timeouts = settings.getbool("HTTPSTATE_RETRY_FEED_TIMEOUTS", False)
         self.clock = time.time  # tests replace it to move time
         self._pending: dict[str, FeedState] = {}  # validators waiting for a clean finish
         self._incomplete: set[str] = set()  # feeds whose items did not all make it
@@ -383,6 +387,10 @@ class ConditionalGetMiddleware:
         feed_url = self.feed_url_of(request)
         if feed_url is not None:
             self._record_failure(feed_url, type(exception).__name__, None, None)
+            if not self.retry_feed_timeouts and isinstance(exception, _TIMEOUTS):
+                # A stalled feed server should cost one download timeout per crawl, not three:
+                # the feed is polled again at the next run anyway.
+                request.meta["dont_retry"] = True
         # A failed article page needs no bookkeeping here: the spider stores the feed summary
         # instead, and that story is then seen, so re-reading the feed would not help.
         return None

@@ -10,6 +10,7 @@ from scrapy import Request
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response, XmlResponse
 from scrapy.utils.test import get_crawler
+from twisted.internet.error import TimeoutError as TxTimeoutError
 
 from feedwatch.config import FeedConfig
 from feedwatch.httpstate import (
@@ -181,6 +182,19 @@ def test_retry_of_the_same_crawl_is_not_deferred(db: Path) -> None:
     assert mw.process_request(retry) is None
     mw.process_response(retry, response(retry, 500, b""))
     assert stored(db).consecutive_failures == 1  # one failed crawl, not two
+
+
+def test_a_stalled_feed_costs_one_timeout_not_three(db: Path) -> None:
+    request = feed_request()
+    mw = make_mw(db, Clock())
+    mw.process_request(request)
+    mw.process_exception(request, TxTimeoutError("took longer than 30 seconds"))
+    assert request.meta["dont_retry"] is True
+    request = feed_request()
+    mw = make_mw(db, Clock(), HTTPSTATE_RETRY_FEED_TIMEOUTS=True, HTTPSTATE_FORCE=True)
+    mw.process_request(request)
+    mw.process_exception(request, TxTimeoutError("took longer than 30 seconds"))
+    assert "dont_retry" not in request.meta
 
 
 def test_backoff_grows_exponentially_up_to_the_cap_and_recovers(db: Path) -> None:
