@@ -1,0 +1,133 @@
+"""Text for comparison: HTML to plain text, then intermediaries' boilerplate removed and the
+script folded (NFKC, Traditional to Simplified), so one article reads the same whichever
+outlet, feed provider or mirror carried it.
+
+Both functions are pure and never raise on bad input: garbage in gives (possibly empty) text out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+
+import lxml.etree
+import lxml.html
+
+__all__ = ["html_to_text", "normalize_text", "to_simplified"]
+
+logger = logging.getLogger(__name__)
+
+# Elements whose text is never article text.
+_DROP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "iframe", "svg", "object", "embed", "head"}
+)
+# Elements that end a line of text: paragraphs stay apart so line filters can work on them.
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "br", "hr", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4",
+        "h5", "h6", "table", "tr", "td", "th", "blockquote", "pre", "section", "article",
+        "aside", "header", "footer", "figure", "figcaption", "main", "nav", "form", "body",
+        "address", "center", "caption",
+    }
+)  # fmt: skip
+
+# Everything after one of these lines is page furniture (share buttons, related links, the
+# feedx footer, the mirror's share-this-page box), never article text.
+_CUT_REST = re.compile(
+    r"^(?:分享\s*:?|分享本文|分享到\s*:?|share\s*:?|获取更多rss\s*:?.*"
+    r"|手机上长按并复制下列链接或二维码分享本文章.*)$",
+    re.IGNORECASE,
+)
+# Single lines that intermediaries add: mirror navigation/counter/source lines, copyright.
+_DROP_LINE = re.compile(
+    r"(?:^#{1,6}\s*(?:💥\s*)?\[)"  # gfw-breaker markdown navigation bars
+    r"|(?:\]\((?:https?:)?[^)]*\)\s*(?:&nbsp;|\|))"  # "[a](x) | [b](y)" link lists
+    r"|gfw-breaker|\(需翻墙"  # mirror counter image, 原文链接(需翻墙) (after NFKC)
+    r"|^-{3,}$|^={3,}$"  # markdown rules
+    r"|^\s*(?:©|\(c\)|copyright\b|版权所有)"  # copyright lines
+    r"|版权声明:",
+    re.IGNORECASE,
+)
+# URLs are intermediary-specific (image proxies such as images.weserv.nl, mirror links).
+_URL = re.compile(r"(?:https?:)?//[^\s<>\"'）)]+|\bimages\.weserv\.nl\S*", re.IGNORECASE)
+_SPACES = re.compile(r"[^\S\n]+")
+
+_converter_lock = threading.Lock()
+_converter = None
+
+
+def _t2s():
+    """The OpenCC Traditional-to-Simplified converter, built once on first use."""
+    global _converter
+    if _converter is None:
+        with _converter_lock:
+            if _converter is None:
+                import opencc  # imported lazily: building the converter loads dictionaries
+
+                _converter = opencc.OpenCC("t2s")
+    return _converter
+
+
+def to_simplified(text: str) -> str:
+    """Convert Traditional Chinese characters to Simplified (OpenCC t2s)."""
+    if not text:
+        return ""
+    return _t2s().convert(text)
+
+
+def html_to_text(html: str) -> str:
+    """Extract the visible text of an HTML fragment or page, one line per block element."""
+    if not html or not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError) as exc:
+        logger.debug("html_to_text: unparsable HTML (%s), using it as text", exc)
+        return html
+    parts: list[str] = []
+    _walk(root, parts)
+    return "".join(parts).strip()
+
+
+def _walk(el: lxml.html.HtmlElement, parts: list[str]) -> None:
+    """Append the text of `el` and its children to `parts`, with newlines around blocks."""
+    tag = el.tag if isinstance(el.tag, str) else ""
+    if tag in _DROP_TAGS:
+        return
+    block = tag in _BLOCK_TAGS
+    if block:
+        parts.append("\n")
+    if tag and el.text:
+        parts.append(el.text)
+    for child in el:
+        _walk(child, parts)
+        if child.tail:
+            parts.append(child.tail)
+    if block:
+        parts.append("\n")
+
+
+def normalize_text(text: str) -> str:
+    """Fold text for comparison: NFKC, Simplified script, boilerplate lines dropped, spaces collapsed.
+
+    Paragraphs stay on separate lines ("\\n"); within a line every run of whitespace becomes
+    one space.
+    """
+    if not text:
+        return ""
+    text = to_simplified(unicodedata.normalize("NFKC", text))
+    kept: list[str] = []
+    for raw in text.splitlines():
+        line = _SPACES.sub(" ", raw).strip()
+        if not line:
+            continue
+        if _CUT_REST.match(line):
+            break
+        if _DROP_LINE.search(line):
+            continue
+        line = _SPACES.sub(" ", _URL.sub(" ", line)).strip()
+        if line:
+            kept.append(line)
+    return "\n".join(kept)
