@@ -30,7 +30,9 @@ def parse_duration(value: object) -> float:
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise ValueError(f"{value!r} is not a duration; use a number of seconds or 30s/30m/6h/1d")
+            raise ValueError(
+                f"{value!r} is not a duration; use a number of seconds or 30s/30m/6h/1d"
+            )
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
@@ -151,4 +153,5 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     base = path.resolve().parent
     config.archive_dir = base / config.archive_dir
     config.state_db = base / config.state_db
+    config.alerts.resolve_paths(base)
     return config

@@ -81,7 +81,7 @@ def run_crawl(
     """Crawl the named outlets in one Scrapy process and record a run per outlet."""
     conn = open_state(config.state_db)
     runs = RunLog(conn)
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawlers = []
     run_ids = {}
     for name in outlets:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import scrapy.exceptions
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
@@ -49,7 +50,10 @@ MIDDLEWARE_ORDER = 570
 
 _TTL = re.compile(rb"<ttl>\s*(\d{1,7})\s*</ttl>", re.IGNORECASE)
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
-_TIMEOUTS = (TimeoutError, _TxTimeout, _DeferTimeout)
+# Scrapy >= 2.14 raises its own DownloadTimeoutError; older versions raise Twisted's.
+_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, _TxTimeout, _DeferTimeout) + tuple(
+    t for t in (getattr(scrapy.exceptions, "DownloadTimeoutError", None),) if t is not None
+)
 _TTL_SCAN_BYTES = 65536  # <ttl> sits in the channel header, before the items
 
 _SCHEMA = """

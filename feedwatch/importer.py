@@ -55,6 +55,7 @@ def import_paths(config: Config, paths: list[Path]) -> ImportReport:
                 )
             )
             report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1
+        ingestor.deliver_alerts()
     finally:
         conn.close()
     return report

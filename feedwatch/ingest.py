@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from alerts.service import AlertService, DeliveryReport, StoryRef
 from feedwatch.config import Config
 from store.archive import Archive
 from store.format import StoredItem
@@ -53,6 +54,7 @@ class Ingestor:
         self.conn = conn
         self.archive = Archive(config.archive_dir)
         self.items = ItemState(conn)
+        self.alerts = AlertService(conn, config.alerts) if config.alerts.rules else None
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; report reposts, revisions and already-seen items."""
@@ -76,7 +78,7 @@ class Ingestor:
             # A crash between the file write and the commit: the complete file is already there.
             path = self.archive.path_for(story.canonical_url, story.stored.ts)
             logger.info("recovered %s written by an interrupted run", path)
-        self.items.record(
+        row_id = self.items.record(
             SeenItem(
                 canonical_url=story.canonical_url,
                 outlet=story.outlet,
@@ -89,4 +91,21 @@ class Ingestor:
             ),
             story.guid,
         )
-        return Outcome("new", path)
+        if self.alerts is not None:
+            # Inside the transaction: the alert is queued if and only if the story is stored.
+            self.alerts.on_new_story(
+                StoryRef(
+                    story_id=row_id,
+                    title=story.stored.title,
+                    url=story.stored.url,
+                    body_html=story.body_html or story.stored.body,
+                    outlet=story.outlet,
+                    ts_ms=story.stored.ts,
+                    path=str(path),
+                )
+            )
+        return Outcome("new", path, row_id)
+
+    def deliver_alerts(self) -> DeliveryReport | None:
+        """Send queued alerts (outside any transaction: it talks to the network)."""
+        return self.alerts.deliver_pending() if self.alerts is not None else None

@@ -97,4 +97,9 @@ class StorePipeline:
         return item
 
     def close_spider(self, spider: Spider) -> None:
+        report = self.ingestor.deliver_alerts()
+        if report is not None:
+            self.stats.set_value("alerts/sent", report.sent)
+            self.stats.set_value("alerts/failed", report.failed)
+            self.stats.set_value("alerts/waiting", report.waiting)
         self.conn.close()

@@ -31,9 +31,15 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 REDIRECT_MAX_TIMES = 5
 DOWNLOAD_WARNSIZE = 0
 
+# Replay/record sit next to the downloader (after compression, redirects and the HTTP cache) so
+# recorded bytes are the raw bytes the server sent; see feedwatch/replay.py.
 DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     "feedwatch.middlewares.SeenArticleMiddleware": 50,
+    "feedwatch.replay.WarcReplayMiddleware": 950,
+    "feedwatch.replay.WarcRecordMiddleware": 960,
 }
+FEEDWATCH_REPLAY = ""  # a .warc.gz path: serve every request from it (--replay)
+FEEDWATCH_RECORD = ""  # a .warc.gz path: record every response into it (--record)
 
 ITEM_PIPELINES = {
     "feedwatch.pipelines.NormalizePipeline": 100,

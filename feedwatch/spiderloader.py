@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy import Spider
-from scrapy.interfaces import ISpiderLoader
 from scrapy.settings import BaseSettings
-from zope.interface import implementer
 
 from feedwatch.config import Config, load_config
 from spiders.registry import spider_class_for
@@ -29,8 +27,7 @@ def scrapy_settings_for(config: Config) -> dict[str, Any]:
     }
 
 
-@implementer(ISpiderLoader)
-class ConfigSpiderLoader:
+class ConfigSpiderLoader:  # implements scrapy.spiderloader.SpiderLoaderProtocol
     """Spiders named after the outlets of the config file in the FEEDWATCH_CONFIG setting."""
 
     def __init__(self, settings: BaseSettings) -> None:

@@ -100,9 +100,9 @@ class ItemState:
         ).fetchone()
         return row is not None
 
-    def record(self, item: SeenItem, guid: str | None) -> None:
-        """Insert a newly seen item (no-op if its canonical URL is already there)."""
-        self.conn.execute(
+    def record(self, item: SeenItem, guid: str | None) -> int:
+        """Insert a newly seen item and return its row id (0 if its URL was already there)."""
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO items (canonical_url, guid, outlet, url, title, ts,"
             " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?)",
             (
@@ -117,6 +117,7 @@ class ItemState:
                 item.path,
             ),
         )
+        return int(cur.lastrowid or 0) if cur.rowcount else 0
 
     def count(self) -> int:
         """How many items are recorded."""
