@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from scrapy import Request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DownloadTimeoutError, NotConfigured
 from scrapy.http import Response, XmlResponse
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import TimeoutError as TxTimeoutError
@@ -188,7 +188,12 @@ def test_a_stalled_feed_costs_one_timeout_not_three(db: Path) -> None:
     request = feed_request()
     mw = make_mw(db, Clock())
     mw.process_request(request)
-    mw.process_exception(request, TxTimeoutError("took longer than 30 seconds"))
+    mw.process_exception(request, DownloadTimeoutError("took longer than 30 seconds"))
+    assert request.meta["dont_retry"] is True
+    request = feed_request()
+    mw = make_mw(db, Clock(), HTTPSTATE_FORCE=True)
+    mw.process_request(request)
+    mw.process_exception(request, TxTimeoutError("older Scrapy raises Twisted's"))
     assert request.meta["dont_retry"] is True
     request = feed_request()
     mw = make_mw(db, Clock(), HTTPSTATE_RETRY_FEED_TIMEOUTS=True, HTTPSTATE_FORCE=True)

@@ -12,7 +12,8 @@
 Every route gets a strong ETag (hash of its body) and a Last-Modified (when it was set);
 `If-None-Match` / `If-Modified-Since` yield 304 as a real server would. Also a context manager:
 `with FeedServer(routes) as server: ...` (start on enter, stop on exit), so a pytest fixture is
-three lines. Counts are per path, request headers of each request are kept in `.log`.
+three lines. Counts are per path: `.requests` on arrival (a stalled request counts at once),
+`.bytes_sent`, `.statuses` and `.log` (with each request's headers) once it is answered.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class _CountingWriter:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)  # closed, fileno... for socketserver's cleanup
 
 
 class FeedServer:
@@ -189,9 +193,12 @@ class FeedServer:
         with self._lock:
             return self._routes.get(path)
 
-    def _count(self, path: str, status: int, sent: int, headers: dict[str, str]) -> None:
+    def _arrived(self, path: str) -> None:
         with self._lock:
             self.requests[path] += 1
+
+    def _count(self, path: str, status: int, sent: int, headers: dict[str, str]) -> None:
+        with self._lock:
             self.bytes_sent[path] += sent
             self.statuses[f"{path} {status}"] += 1
             self.log.append(LoggedRequest(path, status, headers))
@@ -205,6 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.wfile = _CountingWriter(self.wfile)  # type: ignore[assignment]
 
+    def handle(self) -> None:
+        """Serve keep-alive requests; a client that hangs up is normal, not an error."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Keep test output quiet."""
 
@@ -214,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         headers = {k: v for k, v in self.headers.items()}
         self.wfile.count = 0  # type: ignore[attr-defined]
+        server._arrived(path)  # counted on arrival, so a stalled request is seen at once
         fault = server._take_fault(path)
         if fault is not None and fault.stall and server._stopping.wait(fault.stall):
             return
