@@ -106,7 +106,7 @@ class PrintItemPipeline:
     def from_crawler(cls, crawler: Crawler) -> PrintItemPipeline:
         return cls()
 
-    def process_item(self, item: FeedEntry, spider: scrapy.Spider) -> FeedEntry:
+    def process_item(self, item: FeedEntry) -> FeedEntry:
         sys.stdout.write(render_item(item.notes["stored"]).decode("utf-8"))  # type: ignore[arg-type]
         sys.stdout.flush()
         return item

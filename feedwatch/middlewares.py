@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 
@@ -28,7 +28,7 @@ class SeenArticleMiddleware:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
         return cls(crawler, state_db)
 
-    def process_request(self, request: Request, spider: Spider) -> None:
+    def process_request(self, request: Request) -> None:
         if not request.meta.get("article"):
             return None
         entry = request.meta.get("entry")

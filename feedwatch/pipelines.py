@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
@@ -40,7 +39,7 @@ class NormalizePipeline:
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
         return cls(crawler)
 
-    def process_item(self, item: FeedEntry, spider: Spider) -> FeedEntry:
+    def process_item(self, item: FeedEntry) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
         if not item.url or not is_http_url(item.url):
@@ -74,7 +73,7 @@ class StorePipeline:
             raise NotConfigured("FEEDWATCH_CONFIG is not set")
         return cls(crawler, config_path)
 
-    def process_item(self, item: FeedEntry, spider: Spider) -> FeedEntry:
+    def process_item(self, item: FeedEntry) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
         outcome = self.ingestor.ingest(
@@ -96,7 +95,7 @@ class StorePipeline:
         logger.info("stored %s -> %s", item.url, item.path)
         return item
 
-    def close_spider(self, spider: Spider) -> None:
+    def close_spider(self) -> None:
         report = self.ingestor.deliver_alerts()
         if report is not None:
             self.stats.set_value("alerts/sent", report.sent)

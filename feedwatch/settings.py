@@ -17,6 +17,7 @@ SPIDER_MODULES = ["spiders"]
 ROBOTSTXT_OBEY = False  # feeds are meant to be polled; article fetches are one per new story
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no listening ports from a crawler
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -46,6 +47,7 @@ ITEM_PIPELINES = {
     "feedwatch.pipelines.StorePipeline": 300,
 }
 
+LOG_FORMATTER = "feedwatch.logformatter.FeedwatchLogFormatter"
 LOG_LEVEL = "INFO"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOGSTATS_INTERVAL = 0
