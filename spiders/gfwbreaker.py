@@ -105,6 +105,7 @@ class GfwBreakerSpider(OutletSpider):
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
         """Read a channel index and request its newest pages."""
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
+        self.count("feeds/fetched")
         if not isinstance(response, TextResponse):
             logger.warning("mirror index %s is not text; skipped", response.url)
             return
@@ -123,6 +124,7 @@ class GfwBreakerSpider(OutletSpider):
     def parse_page(self, response: Response) -> Iterator[FeedEntry]:
         """Parse one mirror page into an entry; a page that is not one is logged and skipped."""
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
+        self.count("articles/fetched")
         if not isinstance(response, TextResponse):
             logger.warning("mirror page %s is not text; skipped", response.url)
             return
