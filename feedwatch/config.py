@@ -96,6 +96,7 @@ class HttpConfig(_Strict):
     max_body_bytes: int = Field(10_000_000, gt=0)
     concurrent_requests: int = Field(8, ge=1, le=64)
     user_agent: str = "feedwatch/0.1"
+    autothrottle: bool = True  # adapt the request rate to each server's latency (politeness)
 
     @field_validator("timeout", mode="before")
     @classmethod

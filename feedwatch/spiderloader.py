@@ -22,6 +22,7 @@ def scrapy_settings_for(config: Config) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": config.http.max_body_bytes,
         "CONCURRENT_REQUESTS": config.http.concurrent_requests,
         "USER_AGENT": config.http.user_agent,
+        "AUTOTHROTTLE_ENABLED": config.http.autothrottle,
         "FEEDWATCH_STATE_DB": str(config.state_db),
         "FEEDWATCH_ARCHIVE_DIR": str(config.archive_dir),
     }

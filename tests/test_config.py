@@ -59,3 +59,16 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_bundled_demo_config_is_the_default_with_the_mirror_enabled() -> None:
+    default = load_config(ROOT / "config.yaml").model_dump(exclude={"archive_dir", "state_db"})
+    demo = load_config(ROOT / "feedwatch" / "data" / "demo-config.yaml").model_dump(
+        exclude={"archive_dir", "state_db"}
+    )
+    assert default["outlets"]["epochtimes_mirror"]["enabled"] is False
+    default["outlets"]["epochtimes_mirror"]["enabled"] = True
+    for section in (default, demo):  # channel paths resolve next to each file
+        for channel in section["alerts"]["channels"].values():
+            channel["path"] = channel["path"] and channel["path"].name
+    assert demo == default

@@ -52,7 +52,7 @@ def site(tmp_path: Path) -> tuple[FeedServer, Path]:
         f"""
 archive_dir: archive
 state_db: state/feedwatch.sqlite3
-http: {{timeout: 10}}
+http: {{timeout: 10, autothrottle: false}}
 outlets:
   rfi:
     spider: rfi
