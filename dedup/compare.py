@@ -1,0 +1,80 @@
+"""One document's comparison features, and the pairwise decision shared by the engine and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dedup.config import DedupConfig
+from dedup.index import anchors_of
+from dedup.simhash import fingerprint_hashes, shingle_hashes, word_chars
+from dedup.text import html_to_text, normalize_text
+from dedup.verify import Overlap, is_match, overlap
+
+__all__ = ["Features", "compare", "features_of_html", "features_of_text"]
+
+
+@dataclass(frozen=True)
+class Features:
+    """What dedup compares: normalized text, its fingerprint, shingles and anchors."""
+
+    text: str
+    title: str  # normalized title
+    fingerprint: int
+    shingles: np.ndarray = field(repr=False)  # sorted unique shingle hashes
+    anchors: np.ndarray = field(repr=False)
+    text_hash: str = ""
+
+    @property
+    def length(self) -> int:
+        """Word characters in the text (the measure of how rich a body is)."""
+        return len(word_chars(self.text))
+
+
+def features_of_text(text: str, title: str, config: DedupConfig) -> Features:
+    """Features of already-normalized text."""
+    hashes = shingle_hashes(text, config.ngram)
+    unique = np.unique(hashes)
+    return Features(
+        text=text,
+        title=word_chars(normalize_text(title)),
+        fingerprint=fingerprint_hashes(hashes),
+        shingles=unique,
+        anchors=anchors_of(unique, config.anchor_rate),
+        text_hash=hashlib.sha1(word_chars(text).encode("utf-8")).hexdigest(),
+    )
+
+
+def features_of_html(body_html: str, title: str, config: DedupConfig) -> Features:
+    """Features of an item body (HTML) and its title."""
+    return features_of_text(normalize_text(html_to_text(body_html)), title, config)
+
+
+def compare(
+    a: Features, b: Features, config: DedupConfig
+) -> tuple[bool, dict[str, float], list[str]]:
+    """Same article by content? Returns (match, scores, reasons)."""
+    ov: Overlap = overlap(a.shingles, b.shingles)
+    distance = (a.fingerprint ^ b.fingerprint).bit_count()
+    scores = {
+        "hamming": float(distance),
+        "containment": round(ov.containment, 4),
+        "jaccard": round(ov.jaccard, 4),
+        "shingles_a": float(ov.size_a),
+        "shingles_b": float(ov.size_b),
+        "shared_anchors": float(np.intersect1d(a.anchors, b.anchors).size),
+    }
+    ok, why = is_match(
+        ov,
+        containment=config.containment,
+        min_shingles=config.min_shingles,
+        short_jaccard=config.short_jaccard,
+    )
+    reasons = [
+        f"simhash distance {distance} (index route: <= {config.simhash_k})",
+        f"shared anchors {int(scores['shared_anchors'])} (index route: >= {config.min_shared_anchors})",
+        why,
+    ]
+    return ok, scores, reasons

@@ -1,0 +1,259 @@
+"""The dedup engine: classify an incoming item as new story, repost, revision or duplicate.
+
+Usage (one engine per state database connection):
+
+    engine = DedupEngine(conn, config.dedup)
+    decision = engine.classify(doc)      # read-only
+    engine.commit(doc, decision)         # records it (and indexes it) in one transaction
+
+State lives in SQLite tables prefixed `dedup_` (see dedup/clusters.py and dedup/index.py); the
+in-memory index is rebuilt from them at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dedup.clusters import create_tables
+from dedup.compare import Features, compare, features_of_html, features_of_text
+from dedup.config import DedupConfig
+from dedup.index import NearIndex
+
+__all__ = ["Decision", "DedupEngine", "Document"]
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["new", "repost", "revision", "duplicate"]
+# Candidates verified per item at most: the nearest first, so a pathological bucket cannot
+# make one item expensive.
+_MAX_VERIFY = 64
+
+
+@dataclass(frozen=True)
+class Document:
+    """An item as dedup sees it."""
+
+    key: str  # caller's identifier (archive path, or feed guid)
+    canonical_url: str  # store.urls.canonical_url of the item URL
+    title: str
+    body_html: str
+    outlet: str
+    seen_ms: int
+    full_text: bool
+
+
+@dataclass
+class Decision:
+    """What an item is, relative to what was seen before, and why."""
+
+    kind: Kind
+    story_id: int | None
+    matched_key: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    richer_body: bool = False  # a repost/revision whose body is richer than the story's
+    features: Features | None = field(default=None, repr=False, compare=False)
+
+    def explain(self) -> str:
+        """Human-readable account of the decision."""
+        head = f"{self.kind}"
+        if self.story_id is not None:
+            head += f" (story {self.story_id}"
+            head += f", matched {self.matched_key})" if self.matched_key else ")"
+        lines = [head]
+        if self.richer_body:
+            lines.append("  richer body than the story: upgrade the story file")
+        lines += [f"  {r}" for r in self.reasons]
+        if self.scores:
+            lines.append(
+                "  scores: " + ", ".join(f"{k}={v:g}" for k, v in sorted(self.scores.items()))
+            )
+        return "\n".join(lines)
+
+
+class DedupEngine:
+    """Classifies and records items against the stories in the state database."""
+
+    def __init__(self, conn: sqlite3.Connection, config: DedupConfig) -> None:
+        self.conn = conn
+        self.config = config
+        create_tables(conn)
+        self._check_signature()
+        self.index = NearIndex.load(conn, config.simhash_k, config.min_shared_anchors)
+
+    def _signature(self) -> str:
+        c = self.config
+        return f"ngram={c.ngram};anchor_rate={c.anchor_rate};v=1"
+
+    def _check_signature(self) -> None:
+        """Fingerprints made with other feature settings are recomputed from the stored texts."""
+        row = self.conn.execute("SELECT value FROM dedup_meta WHERE name = 'features'").fetchone()
+        if row and row[0] == self._signature():
+            return
+        count = self.conn.execute("SELECT COUNT(*) FROM dedup_items").fetchone()[0]
+        with self.conn:
+            if count:
+                logger.info("dedup feature settings changed: re-fingerprinting %d items", count)
+                self.conn.execute("DELETE FROM dedup_fingerprints")
+                rows = self.conn.execute(
+                    "SELECT id, text FROM dedup_items WHERE kind != 'duplicate'"
+                ).fetchall()
+                for item_id, blob in rows:
+                    f = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
+                    NearIndex.save(self.conn, item_id, f.fingerprint, f.anchors)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO dedup_meta (name, value) VALUES ('features', ?)",
+                (self._signature(),),
+            )
+
+    def classify(self, doc: Document) -> Decision:
+        """Decide what `doc` is; does not change any state."""
+        feats = features_of_html(doc.body_html, doc.title, self.config)
+        by_url = self._classify_by_url(doc, feats)
+        if by_url is not None:
+            return by_url
+        return self._classify_by_content(doc, feats)
+
+    def _classify_by_url(self, doc: Document, feats: Features) -> Decision | None:
+        row = self.conn.execute(
+            "SELECT id, key, story_id, title, text_hash, text FROM dedup_items"
+            " WHERE canonical_url = ? ORDER BY id DESC LIMIT 1",
+            (doc.canonical_url,),
+        ).fetchone()
+        if row is None:
+            return None
+        _item_id, key, story_id, title, text_hash, blob = row
+        same_text = text_hash == feats.text_hash
+        same_title = title == feats.title
+        old = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
+        _, scores, reasons = compare(feats, old, self.config)
+        kind: Kind = "duplicate" if same_text and same_title else "revision"
+        what = (
+            "same text and title"
+            if kind == "duplicate"
+            else (
+                "changed "
+                + " and ".join(
+                    x for x, same in (("text", same_text), ("title", same_title)) if not same
+                )
+            )
+        )
+        return Decision(
+            kind=kind,
+            story_id=story_id,
+            matched_key=key,
+            scores=scores,
+            reasons=[f"same canonical URL {doc.canonical_url}: {what}", *reasons],
+            richer_body=kind == "revision" and self._is_richer(story_id, doc, feats),
+            features=feats,
+        )
+
+    def _classify_by_content(self, doc: Document, feats: Features) -> Decision:
+        candidates = self.index.query(feats.fingerprint, feats.anchors)
+        ranked = sorted(candidates.items(), key=lambda kv: (kv[1][0], -kv[1][1]))[:_MAX_VERIFY]
+        best: tuple[float, int, str, dict[str, float], list[str]] | None = None
+        for item_id, (distance, _shared) in ranked:
+            row = self.conn.execute(
+                "SELECT key, story_id, text FROM dedup_items WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row is None:
+                continue
+            other = features_of_text(zlib.decompress(row[2]).decode("utf-8"), "", self.config)
+            ok, scores, reasons = compare(feats, other, self.config)
+            if ok and (best is None or scores["containment"] > best[0]):
+                route = "simhash" if distance <= self.config.simhash_k else "anchors"
+                best = (
+                    scores["containment"],
+                    row[1],
+                    row[0],
+                    scores,
+                    [f"candidate via {route}", *reasons],
+                )
+        if best is None:
+            return Decision(
+                kind="new",
+                story_id=None,
+                matched_key=None,
+                reasons=[f"{len(candidates)} candidates, none verified"],
+                features=feats,
+            )
+        _, story_id, key, scores, reasons = best
+        return Decision(
+            kind="repost",
+            story_id=story_id,
+            matched_key=key,
+            scores=scores,
+            reasons=reasons,
+            richer_body=self._is_richer(story_id, doc, feats),
+            features=feats,
+        )
+
+    def _is_richer(self, story_id: int, doc: Document, feats: Features) -> bool:
+        row = self.conn.execute(
+            "SELECT best_len, best_full_text FROM dedup_stories WHERE id = ?", (story_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        best_len, best_full = row
+        if doc.full_text and not best_full and feats.length > best_len:
+            return True
+        return feats.length >= self.config.richer_ratio * max(best_len, 1)
+
+    def commit(self, doc: Document, decision: Decision) -> int:
+        """Record `doc` with its decision; returns its story id."""
+        feats = decision.features or features_of_html(doc.body_html, doc.title, self.config)
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
+                " text_hash, text_len, full_text, matched_key, scores, text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.key,
+                    doc.canonical_url,
+                    decision.story_id,
+                    decision.kind,
+                    doc.outlet,
+                    doc.seen_ms,
+                    feats.title,
+                    feats.text_hash,
+                    feats.length,
+                    int(doc.full_text),
+                    decision.matched_key,
+                    json.dumps(decision.scores, sort_keys=True),
+                    zlib.compress(feats.text.encode("utf-8")),
+                ),
+            )
+            item_id = int(cur.lastrowid or 0)
+            story_id = decision.story_id
+            if decision.kind == "new" or story_id is None:
+                self.conn.execute(
+                    "INSERT INTO dedup_stories (id, item_id, key, best_len, best_full_text, created_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item_id, item_id, doc.key, feats.length, int(doc.full_text), doc.seen_ms),
+                )
+                story_id = item_id
+                self.conn.execute(
+                    "UPDATE dedup_items SET story_id = ? WHERE id = ?", (story_id, item_id)
+                )
+            elif decision.richer_body:
+                self.conn.execute(
+                    "UPDATE dedup_stories SET best_len = MAX(best_len, ?),"
+                    " best_full_text = MAX(best_full_text, ?) WHERE id = ?",
+                    (feats.length, int(doc.full_text), story_id),
+                )
+            if decision.kind != "duplicate":
+                NearIndex.save(self.conn, item_id, feats.fingerprint, feats.anchors)
+        if decision.kind != "duplicate":
+            self.index.add(item_id, feats.fingerprint, feats.anchors)
+        return story_id
+
+    def process(self, doc: Document) -> Decision:
+        """classify + commit; the decision's story_id is filled in for a new story."""
+        decision = self.classify(doc)
+        decision.story_id = self.commit(doc, decision)
+        return decision

@@ -1,0 +1,134 @@
+"""64-bit simhash fingerprints over character n-grams of normalized text.
+
+Features are the overlapping character n-grams of the text's word characters (letters, digits,
+CJK; punctuation and spaces removed, lower-cased), which works for Chinese with no word
+segmentation. Each n-gram is hashed with a polynomial over its code points and a splitmix64
+finalizer; the fingerprint's bit b is set when more than half the n-grams (counted with
+repetition) have bit b set, exactly as `simhash.Simhash(features, f=64)` votes.
+
+`fingerprint` is the fast path (numpy, all n-grams hashed at once); `fingerprint_reference`
+is the same computation in plain Python, and tests check they agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_NGRAM",
+    "feature_hash",
+    "feature_strings",
+    "fingerprint",
+    "fingerprint_reference",
+    "hamming",
+    "shingle_hashes",
+    "word_chars",
+]
+
+DEFAULT_NGRAM = 4
+MASK64 = (1 << 64) - 1
+# Polynomial base for the n-gram code points (odd, large: spreads all of Unicode's 21 bits).
+_BASE = 0x100000001B3
+# splitmix64 finalizer constants (Steele et al.): a fast, well-mixed 64-bit bijection.
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def word_chars(text: str) -> str:
+    """The characters fingerprints see: lower-cased word characters, nothing else."""
+    return _NON_WORD.sub("", text.lower())
+
+
+def _mix_py(h: int) -> int:
+    h ^= h >> 30
+    h = (h * _M1) & MASK64
+    h ^= h >> 27
+    h = (h * _M2) & MASK64
+    return h ^ (h >> 31)
+
+
+def feature_hash(feature: str) -> int:
+    """Hash one n-gram to 64 bits (the reference for the vectorized path)."""
+    h = 0
+    for ch in feature:
+        h = (h * _BASE + ord(ch)) & MASK64
+    return _mix_py(h)
+
+
+def feature_strings(text: str, n: int = DEFAULT_NGRAM) -> list[str]:
+    """The n-gram features of normalized `text`, in order, with repetition."""
+    chars = word_chars(text)
+    if not chars:
+        return []
+    if len(chars) <= n:
+        return [chars]
+    return [chars[i : i + n] for i in range(len(chars) - n + 1)]
+
+
+def _codepoints(chars: str) -> np.ndarray:
+    return np.frombuffer(chars.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+
+
+def shingle_hashes(text: str, n: int = DEFAULT_NGRAM) -> np.ndarray:
+    """64-bit hashes of all n-gram features of `text` (uint64 array, one per feature)."""
+    chars = word_chars(text)
+    if not chars:
+        return np.zeros(0, dtype=np.uint64)
+    cps = _codepoints(chars)
+    width = min(n, len(cps))
+    count = len(cps) - width + 1
+    h = np.zeros(count, dtype=np.uint64)
+    base = np.uint64(_BASE)
+    for j in range(width):
+        h *= base  # uint64 arithmetic wraps modulo 2**64, as the reference masks
+        h += cps[j : j + count]
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(_M1)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(_M2)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
+# Row v holds the 8 bits of byte value v: per-bit counts follow from per-byte-value counts.
+_BYTE_BITS = np.unpackbits(
+    np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"
+).astype(np.int64)
+_BYTE_OFFSETS = (np.arange(8, dtype=np.int64) * 256)[None, :]
+
+
+def fingerprint_hashes(hashes: np.ndarray) -> int:
+    """Majority-vote simhash of precomputed feature hashes (bit set if > half have it)."""
+    total = len(hashes)
+    if total == 0:
+        return 0
+    # One bincount over (byte position, byte value) beats unpacking total x 64 bits.
+    as_bytes = hashes.astype("<u8").view(np.uint8).reshape(total, 8)
+    hist = np.bincount((as_bytes + _BYTE_OFFSETS).ravel(), minlength=2048).reshape(8, 256)
+    counts = (hist @ _BYTE_BITS).ravel()  # counts[8 * byte + bit]
+    return int(_BIT_WEIGHTS[2 * counts > total].sum())
+
+
+def fingerprint(text: str, n: int = DEFAULT_NGRAM) -> int:
+    """Simhash of normalized `text` (fast numpy path)."""
+    return fingerprint_hashes(shingle_hashes(text, n))
+
+
+def fingerprint_reference(text: str, n: int = DEFAULT_NGRAM) -> int:
+    """Simhash of normalized `text` in plain Python: the specification of `fingerprint`."""
+    feats = feature_strings(text, n)
+    counts = [0] * 64
+    for feat in feats:
+        h = feature_hash(feat)
+        for b in range(64):
+            counts[b] += (h >> b) & 1
+    return sum(1 << b for b in range(64) if 2 * counts[b] > len(feats))
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two fingerprints."""
+    return (a ^ b).bit_count()
