@@ -36,11 +36,15 @@ DOWNLOAD_WARNSIZE = 0
 # recorded bytes are the raw bytes the server sent; see feedwatch/replay.py.
 DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     "feedwatch.middlewares.SeenArticleMiddleware": 50,
+    # Before everything that could fetch: also sees each redirect's new request (see guards.py).
+    "feedwatch.guards.OutboundGuardMiddleware": 60,
     "feedwatch.replay.WarcReplayMiddleware": 950,
     "feedwatch.replay.WarcRecordMiddleware": 960,
 }
 FEEDWATCH_REPLAY = ""  # a .warc.gz path: serve every request from it (--replay)
 FEEDWATCH_RECORD = ""  # a .warc.gz path: record every response into it (--record)
+FEEDWATCH_GUARD_ENABLED = True  # refuse private addresses / off-domain article fetches
+FEEDWATCH_MAX_ITEMS_PER_FEED = 200  # entries taken from one feed per crawl (0: all)
 
 ITEM_PIPELINES = {
     "feedwatch.pipelines.NormalizePipeline": 100,

@@ -18,12 +18,16 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from feedwatch.config import FeedConfig, OutletConfig
+from feedwatch.guards import RefusedRequest
 from feedwatch.items import FeedEntry
 from spiders import feeds
 from spiders.fallback import extract_with_trafilatura
 from spiders.feedx import is_feedx
 
 logger = logging.getLogger(__name__)
+
+# Entries taken from one feed per crawl (setting FEEDWATCH_MAX_ITEMS_PER_FEED; 0: no limit).
+DEFAULT_MAX_ITEMS_PER_FEED = 200
 
 
 class OutletSpider(scrapy.Spider):
@@ -62,6 +66,9 @@ class OutletSpider(scrapy.Spider):
                 callback=self.parse_feed,
                 errback=self.feed_failed,
                 meta={"feed": feed},
+                # A redirect loop back to the feed must reach REDIRECT_MAX_TIMES and fail loudly,
+                # not be dropped in silence by the duplicate filter.
+                dont_filter=True,
             )
 
     async def start(self) -> AsyncIterator[Any]:
@@ -75,6 +82,13 @@ class OutletSpider(scrapy.Spider):
         return configured + self.default_domains
 
     # -- feeds ----------------------------------------------------------------------------------
+
+    def max_items_per_feed(self) -> int:
+        """How many entries of one feed are taken per crawl (0: all)."""
+        settings = getattr(self, "settings", None)
+        if settings is None:
+            return DEFAULT_MAX_ITEMS_PER_FEED
+        return settings.getint("FEEDWATCH_MAX_ITEMS_PER_FEED", DEFAULT_MAX_ITEMS_PER_FEED)
 
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
@@ -94,6 +108,26 @@ class OutletSpider(scrapy.Spider):
         if not entries:
             logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
             return
+        if reason and feeds.complete_entries(response.body, len(entries)) < len(entries):
+            # The document ended inside an entry (a cut download): its body is incomplete.
+            complete = feeds.complete_entries(response.body, len(entries))
+            logger.warning(
+                "feed %s ends inside entry %d; skipped that entry", response.url, complete + 1
+            )
+            entries = entries[:complete]
+            if not entries:
+                return
+        limit = self.max_items_per_feed()
+        if 0 < limit < len(entries):
+            # A runaway or hostile feed must not flood the archive in one run.
+            logger.warning(
+                "feed %s has %d entries; taking the first %d (FEEDWATCH_MAX_ITEMS_PER_FEED)",
+                response.url,
+                len(entries),
+                limit,
+            )
+            self.count("feeds/truncated")
+            entries = entries[:limit]
         for index, raw in enumerate(entries):
             try:
                 entry = self.entry_from_feed(raw, response.url, feed)
@@ -155,16 +189,28 @@ class OutletSpider(scrapy.Spider):
             callback=self.parse_article,
             errback=self.article_failed,
             meta={"entry": entry, "article": True},
+            dont_filter=True,  # as for feeds: a silently dropped loop would lose the entry
         )
 
     def feed_failed(self, failure: Failure) -> None:
         """Log a feed that could not be fetched in one line; the crawl goes on."""
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        # A plain IgnoreRequest is Scrapy giving up (too many redirects, a body that went over
+        # DOWNLOAD_MAXSIZE while decompressing): a failure. Subclasses are skips on purpose.
+        on_purpose = type(failure.value) is not IgnoreRequest
+        if (
+            failure.check(IgnoreRequest)
+            and not failure.check(HttpError, RefusedRequest)
+            and on_purpose
+        ):
             # Skipped on purpose (not modified, or deferred by Retry-After/backoff).
             logger.info("feed %s skipped: %s", failure.request.url, failure.value)
             return
         self.count("feeds/failed")
-        logger.warning("feed %s failed: %s", failure.request.url, _failure_reason(failure))
+        # Name the URL that was asked for; a redirect target alone would not say which feed it is.
+        redirects = failure.request.meta.get("redirect_urls") or []
+        url = redirects[0] if redirects else failure.request.url
+        where = f" (redirected to {failure.request.url})" if redirects else ""
+        logger.warning("feed %s failed%s: %s", url, where, _failure_reason(failure))
 
     # -- articles -------------------------------------------------------------------------------
 
@@ -204,8 +250,11 @@ class OutletSpider(scrapy.Spider):
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
         """Article fetch failed (4xx/5xx/timeout): log one line and yield the summary entry."""
         entry = failure.request.meta.get("entry")
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            # Dropped on purpose (e.g. the story is already stored): nothing to yield.
+        # Only "already stored" (SeenArticleMiddleware) is a drop on purpose; Scrapy giving up
+        # (max redirections, DOWNLOAD_MAXSIZE) or the guard refusing keeps the summary.
+        already_stored = str(failure.value).startswith("already stored")
+        if failure.check(IgnoreRequest) and already_stored:
+            # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", failure.request.url, failure.value)
             return
         logger.warning(

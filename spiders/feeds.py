@@ -84,6 +84,12 @@ def bozo_reason(parsed: feedparser.FeedParserDict) -> str | None:
     return f"{type(exc).__name__}: {text}" if exc is not None else text
 
 
+def complete_entries(body: bytes, parsed_count: int) -> int:
+    """How many parsed entries were closed in the bytes (a cut feed's last entry is partial)."""
+    closed = body.count(b"</item>") + body.count(b"</entry>") + body.count(b"</rss:item>")
+    return min(closed, parsed_count)
+
+
 def entry_published(entry: Mapping[str, Any]) -> datetime | None:
     """The entry's published (else updated) time as an aware UTC datetime, or None."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
