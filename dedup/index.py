@@ -52,7 +52,7 @@ def _anchor_keys(anchors: np.ndarray) -> np.ndarray:
 
 
 class _Grow:
-    """A growable 1-D numpy array (amortized O(1) append)."""
+    """A growable 1-D numpy array (amortized O(1) append; grows by 1/4 to keep slack memory small)."""
 
     def __init__(self, dtype: np.dtype | type, capacity: int = 1024) -> None:
         self.data = np.zeros(capacity, dtype=dtype)
@@ -61,7 +61,7 @@ class _Grow:
     def extend(self, values: np.ndarray) -> None:
         need = self.size + len(values)
         if need > len(self.data):
-            new = np.zeros(max(need, 2 * len(self.data)), dtype=self.data.dtype)
+            new = np.zeros(max(need, len(self.data) + len(self.data) // 4), dtype=self.data.dtype)
             new[: self.size] = self.data[: self.size]
             self.data = new
         self.data[self.size : need] = values
@@ -121,7 +121,7 @@ class _SortedTable:
 class SimhashTables:
     """k+1 block tables over a fingerprint array: every fingerprint within distance k."""
 
-    def __init__(self, k: int, tail_limit: int = 8192) -> None:
+    def __init__(self, k: int, tail_limit: int = 2048) -> None:
         if not 0 <= k <= 15:
             raise ValueError(f"simhash k must be 0..15 (one table per block, k+1 blocks), got {k}")
         self.k = k
@@ -167,7 +167,7 @@ class SimhashTables:
 class AnchorTable:
     """Inverted list anchor hash -> positions; a candidate shares at least `min_shared` anchors."""
 
-    def __init__(self, tail_limit: int = 16384) -> None:
+    def __init__(self, tail_limit: int = 4096) -> None:
         # Keys are the anchors' low 32 bits: a rare key collision only adds a candidate that
         # verification rejects, and it halves the memory per posting.
         self.table = _SortedTable(np.uint32, tail_limit)
