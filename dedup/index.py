@@ -97,8 +97,9 @@ class _SortedTable:
         at = np.searchsorted(self.keys, tk, side="right")
         self.keys = np.insert(self.keys, at, tk)
         self.pos = np.insert(self.pos, at, tp)
-        self.tail_keys.size = 0
-        self.tail_pos.size = 0
+        # Drop the tail's buffers too: after a bulk load they would otherwise hold the whole load.
+        self.tail_keys = _Grow(self.keys.dtype)
+        self.tail_pos = _Grow(np.uint32)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Positions stored under any of `keys` (with repetition)."""
@@ -167,7 +168,7 @@ class SimhashTables:
 class AnchorTable:
     """Inverted list anchor hash -> positions; a candidate shares at least `min_shared` anchors."""
 
-    def __init__(self, tail_limit: int = 4096) -> None:
+    def __init__(self, tail_limit: int = 16384) -> None:
         # Keys are the anchors' low 32 bits: a rare key collision only adds a candidate that
         # verification rejects, and it halves the memory per posting.
         self.table = _SortedTable(np.uint32, tail_limit)
