@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from alerts.config import AlertsConfig
 from alerts.match import RuleMatcher, prepare_story
-from alerts.service import _transaction, ensure_schema
+from alerts.service import ensure_schema
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
+from store.state import write_transaction
 
 UNKNOWN_OUTLET = "?"
 
@@ -75,7 +76,7 @@ def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
 
 def list_alerts(conn: sqlite3.Connection, limit: int = 20) -> str:
     """The most recent alerts with each channel's delivery state, newest first."""
-    with _transaction(conn):
+    with write_transaction(conn):
         ensure_schema(conn)
     events = conn.execute(
         "SELECT id, kind, title, created_ms FROM alerts_events ORDER BY id DESC LIMIT ?",

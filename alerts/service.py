@@ -13,8 +13,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from alerts.config import AlertsConfig, WatchRule
 from alerts.digest import next_due_ms
 from alerts.health import Finding, OutletHealth, OutletRun, judge_quiet, record_run
 from alerts.match import RuleMatcher, prepare_story
+from store.state import write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -112,21 +112,6 @@ class DeliveryReport:
     waiting: int  # still pending afterwards (backing off, or not reached within the budget)
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction, or the caller's if one is already open (the lead's ingest step)."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 class AlertService:
     """Match, queue, digest and deliver alerts; watch outlet health."""
 
@@ -142,7 +127,7 @@ class AlertService:
         self.clock = clock
         self._notifiers = dict(notifiers or {})
         self._matchers = [RuleMatcher(rule) for rule in config.rules if rule.enabled]
-        with _transaction(conn):
+        with write_transaction(conn):
             ensure_schema(conn)
 
     def _now_ms(self) -> int:
@@ -159,7 +144,7 @@ class AlertService:
         matched = [(rule, result.reasons) for rule, result in results if result.matched]
         now = self._now_ms()
         fresh: list[str] = []
-        with _transaction(self.conn):
+        with write_transaction(self.conn):
             for rule, reasons in matched:
                 if self._record_match(rule, story, reasons, now):
                     fresh.append(rule.name)
@@ -215,7 +200,7 @@ class AlertService:
 
     def on_repost(self, story_id: int, outlet: str, url: str) -> None:
         """Record that a story was republished (by another outlet); digests summarize these."""
-        with _transaction(self.conn):
+        with write_transaction(self.conn):
             self.conn.execute(
                 "INSERT OR IGNORE INTO alerts_reposts (story_id, outlet, url, seen_ms)"
                 " VALUES (?, ?, ?, ?)",
@@ -259,7 +244,7 @@ class AlertService:
         for rule in self.config.rules:
             if rule.digest is None or not rule.enabled:
                 continue
-            with _transaction(self.conn):
+            with write_transaction(self.conn):
                 queued += self._flush_digest(rule, now)
         return queued
 
@@ -396,7 +381,7 @@ class AlertService:
                 logger.exception("alert %s to %s crashed", event_id, channel)
                 continue
             sent += 1
-            with _transaction(self.conn):
+            with write_transaction(self.conn):
                 self.conn.execute(
                     "UPDATE alerts_outbox SET state = 'sent', attempts = ?, sent_ms = ?,"
                     " last_error = NULL WHERE id = ?",
@@ -411,7 +396,7 @@ class AlertService:
 
     def _failed(self, outbox_id: int, attempts: int, error: str) -> None:
         retry_at = self._now_ms() + self._backoff_ms(attempts)
-        with _transaction(self.conn):
+        with write_transaction(self.conn):
             self.conn.execute(
                 "UPDATE alerts_outbox SET attempts = ?, next_attempt_ms = ?, last_error = ?"
                 " WHERE id = ?",
@@ -427,7 +412,7 @@ class AlertService:
         health = self.config.health
         now = self._now_ms()
         findings: list[Finding] = []
-        with _transaction(self.conn):
+        with write_transaction(self.conn):
             states = {
                 outlet: OutletHealth.from_dict(json.loads(raw))
                 for outlet, raw in self.conn.execute("SELECT outlet, state FROM alerts_health")

@@ -23,6 +23,7 @@ from dedup.clusters import create_tables
 from dedup.compare import Features, compare, features_of_html, features_of_text
 from dedup.config import DedupConfig
 from dedup.index import NearIndex
+from store.state import write_transaction as transaction
 
 __all__ = ["Decision", "DedupEngine", "Document"]
 
@@ -96,7 +97,7 @@ class DedupEngine:
         if row and row[0] == self._signature():
             return
         count = self.conn.execute("SELECT COUNT(*) FROM dedup_items").fetchone()[0]
-        with self.conn:
+        with transaction(self.conn):
             if count:
                 logger.info("dedup feature settings changed: re-fingerprinting %d items", count)
                 self.conn.execute("DELETE FROM dedup_fingerprints")
@@ -113,6 +114,8 @@ class DedupEngine:
 
     def classify(self, doc: Document) -> Decision:
         """Decide what `doc` is; does not change any state."""
+        # Another process (the daemon, a manual fetch) may have indexed items since we loaded.
+        self.index.catch_up(self.conn)
         feats = features_of_html(doc.body_html, doc.title, self.config)
         by_url = self._classify_by_url(doc, feats)
         if by_url is not None:
@@ -132,17 +135,22 @@ class DedupEngine:
         same_title = title == feats.title
         old = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
         _, scores, reasons = compare(feats, old, self.config)
-        kind: Kind = "duplicate" if same_text and same_title else "revision"
-        what = (
-            "same text and title"
-            if kind == "duplicate"
-            else (
-                "changed "
-                + " and ".join(
-                    x for x, same in (("text", same_text), ("title", same_title)) if not same
-                )
-            )
+        # A feed summary of a story already stored in full is the same version, not an edit.
+        summary_of_stored = (
+            not same_text
+            and not doc.full_text
+            and feats.length < old.length
+            and scores["containment"] >= self.config.containment
         )
+        kind: Kind = "duplicate" if (same_text and same_title) or summary_of_stored else "revision"
+        if summary_of_stored:
+            what = "a summary of the stored text"
+        elif kind == "duplicate":
+            what = "same text and title"
+        else:
+            what = "changed " + " and ".join(
+                x for x, same in (("text", same_text), ("title", same_title)) if not same
+            )
         return Decision(
             kind=kind,
             story_id=story_id,
@@ -207,7 +215,7 @@ class DedupEngine:
     def commit(self, doc: Document, decision: Decision) -> int:
         """Record `doc` with its decision; returns its story id."""
         feats = decision.features or features_of_html(doc.body_html, doc.title, self.config)
-        with self.conn:
+        with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
                 " text_hash, text_len, full_text, matched_key, scores, text)"

@@ -278,6 +278,23 @@ class NearIndex:
         self.simhash.merge()
         self.anchors.table.merge()
 
+    def catch_up(self, conn: sqlite3.Connection) -> int:
+        """Add rows other processes saved since this index was loaded; returns how many.
+
+        Item ids grow monotonically (inserts are serialized by the caller's write transaction),
+        so everything newer than our last id is what we are missing.
+        """
+        ids = self.ids.view()
+        last = int(ids[-1]) if ids.size else 0
+        rows = conn.execute(
+            "SELECT item_id, simhash, anchors FROM dedup_fingerprints WHERE item_id > ?"
+            " ORDER BY item_id",
+            (last,),
+        ).fetchall()
+        if rows:
+            self.bulk_load((r[0], _to_unsigned(r[1]), r[2]) for r in rows)
+        return len(rows)
+
     def nbytes(self) -> int:
         """Memory held by the index arrays."""
         return int(self.ids.data.nbytes + self.simhash.nbytes() + self.anchors.nbytes())

@@ -27,6 +27,8 @@ class OutletSummary:
     articles: int = 0
     new: int = 0
     merged: int = 0
+    revisions: int = 0
+    upgraded: int = 0
     seen: int = 0
     errors: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
@@ -68,8 +70,10 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         feed_errors=count("feeds/failed"),
         articles=count("articles/fetched"),
         new=count("store/written"),
-        merged=count("dedup/merged") + count("dedup/revision"),
-        seen=count("store/seen") + count("articles/skipped_seen") + count("dedup/duplicate"),
+        merged=count("dedup/merged"),
+        revisions=count("dedup/revision"),
+        upgraded=count("store/upgraded"),
+        seen=count("store/seen") + count("articles/skipped_seen"),
         errors=count("log_count/ERROR"),
         stats=stats,
     )
@@ -112,7 +116,8 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     for s in summaries:
         lines.append(
             f"{s.outlet}: feeds {s.feeds} fetched, {s.feed_errors} failed; articles {s.articles};"
-            f" items {s.new} new, {s.merged} merged, {s.seen} seen; errors {s.errors}"
+            f" items {s.new} new, {s.merged} reposts merged, {s.revisions} revisions"
+            f" ({s.upgraded} upgraded a stored story), {s.seen} already seen; errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     total_err = sum(s.errors + s.feed_errors for s in summaries)

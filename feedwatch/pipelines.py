@@ -25,7 +25,6 @@ _STAT_FOR_OUTCOME = {
     "seen": "store/seen",
     "merged": "dedup/merged",
     "revision": "dedup/revision",
-    "duplicate": "dedup/duplicate",
 }
 
 
@@ -88,6 +87,8 @@ class StorePipeline:
             )
         )
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
+        if outcome.upgraded:
+            self.stats.inc_value("store/upgraded")
         if outcome.kind != "new":
             raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
         item.path = str(outcome.path)
