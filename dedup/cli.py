@@ -6,16 +6,21 @@ prints their results.
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from dedup.clusters import UnionFind
 from dedup.compare import Features, compare, features_of_html
 from dedup.config import DedupConfig
 from dedup.index import NearIndex
+from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.urls import canonical_url
 
 __all__ = ["cluster_files", "explain_files"]
+
+logger = logging.getLogger(__name__)
 
 
 def _features(path: Path, config: DedupConfig) -> tuple[Features, str]:
@@ -39,13 +44,39 @@ def explain_files(a: Path, b: Path, config: DedupConfig) -> str:
     return "\n".join(lines)
 
 
-def cluster_files(paths: list[Path], content_only: bool, config: DedupConfig) -> list[list[str]]:
-    """Cluster item files (files or folders); every file in exactly one cluster, paths as given."""
-    files = list(iter_item_paths(paths))
+def _inputs(paths: list[Path | str]) -> list[tuple[str, bool]]:
+    """(path as the user wrote it, given explicitly?) for files and the files inside folders."""
+    out: list[tuple[str, bool]] = []
+    for raw in paths:
+        if Path(raw).is_dir():
+            root = str(raw)
+            for found in iter_item_paths([raw]):
+                out.append((os.path.join(root, str(found.relative_to(raw))), False))
+        else:
+            out.append((str(raw), True))
+    return out
+
+
+def cluster_files(
+    paths: list[Path | str], content_only: bool, config: DedupConfig
+) -> list[list[str]]:
+    """Cluster item files (files or folders); every file in exactly one cluster, paths as given.
+
+    A file named explicitly that is not an item raises ItemFormatError; non-item files found
+    inside a folder (a README, an index) are skipped with a warning.
+    """
+    files: list[str] = []
     feats: list[Features] = []
     urls: list[str] = []
-    for path in files:
-        f, url = _features(path, config)
+    for name, explicit in _inputs(paths):
+        try:
+            f, url = _features(Path(name), config)
+        except ItemFormatError as exc:
+            if explicit:
+                raise
+            logger.warning("skipped %s", exc)
+            continue
+        files.append(name)
         feats.append(f)
         urls.append(url)
     uf = UnionFind(len(files))
@@ -59,4 +90,4 @@ def cluster_files(paths: list[Path], content_only: bool, config: DedupConfig) ->
             if uf.find(i) != uf.find(j) and compare(f, feats[j], config)[0]:
                 uf.union(i, j)
         index.add(i, f.fingerprint, f.anchors)
-    return [[str(files[i]) for i in group] for group in uf.groups()]
+    return [[files[i] for i in group] for group in uf.groups()]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dedup", help="near-duplicate tools")
     dsub = p.add_subparsers(dest="dedup_command", required=True, metavar="ACTION")
     q = dsub.add_parser("cluster", help="group item files into stories; prints JSON")
-    q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    q.add_argument("paths", nargs="+", metavar="PATH")  # kept as typed: printed back as given
     q.add_argument(
         "--json", action="store_true", help="print one JSON array of clusters (the default)"
     )
@@ -212,7 +213,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.dedup_command == "cluster":
-        missing = [p for p in args.paths if not p.exists()]
+        missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise UsageError(f"{missing[0]}: no such file or folder")
         clusters = cluster_files(args.paths, args.content_only, config.dedup)
@@ -273,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "demo":
             args.loaded_config = load_config(args.config)
         return COMMANDS[args.command](args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, ItemFormatError) as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
