@@ -265,6 +265,7 @@ def _config(base: str, faults: list[Fault], folder: Path) -> Path:
 archive_dir: archive
 state_db: state/feedwatch.sqlite3
 http: {{timeout: {TIMEOUT_S}, max_body_bytes: {MAX_BODY}}}
+dedup: {{enabled: false}}  # the flood feed repeats real texts on purpose
 outlets:
   control:
     spider: generic
