@@ -78,6 +78,11 @@ class FeedConfig(_Strict):
         return value
 
 
+# The spider kinds in spiders/registry.py (kept here so loading a config does not import
+# Scrapy; a test checks the two lists agree).
+SPIDER_KINDS = ("rfi", "dw", "voa", "epochtimes", "gfwbreaker", "generic")
+
+
 class OutletConfig(_Strict):
     """An outlet: where its feeds are, which spider parses them, when to crawl."""
 
@@ -87,6 +92,16 @@ class OutletConfig(_Strict):
     domains: list[str] = Field(default_factory=list)  # article pages outside these are not fetched
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feeds: list[FeedConfig] = Field(min_length=1)
+
+    @field_validator("spider")
+    @classmethod
+    def _known_spider(cls, value: str) -> str:
+        if value not in SPIDER_KINDS:
+            raise ValueError(
+                f"unknown spider {value!r}; use one of {', '.join(SPIDER_KINDS)}"
+                " ('generic' reads any RSS/Atom/RDF feed)"
+            )
+        return value
 
 
 class HttpConfig(_Strict):

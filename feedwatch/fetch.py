@@ -13,6 +13,7 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 
+from feedwatch import settings as default_settings
 from feedwatch.config import Config, FeedConfig, OutletConfig
 from feedwatch.crawl import build_settings
 from feedwatch.items import FeedEntry
@@ -128,7 +129,11 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
             "feedwatch.pipelines.NormalizePipeline": 100,
             "feedwatch.fetch.PrintItemPipeline": 300,
         }
-        overrides["DOWNLOADER_MIDDLEWARES"] = {}
+        # Print even a stored story: skip the "already stored" check (it only reads state).
+        overrides["DOWNLOADER_MIDDLEWARES"] = {
+            **default_settings.DOWNLOADER_MIDDLEWARES,
+            "feedwatch.middlewares.SeenArticleMiddleware": None,
+        }
     level = "INFO" if args.verbose else "WARNING"
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides

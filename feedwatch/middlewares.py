@@ -14,6 +14,10 @@ from store.urls import canonical_url
 logger = logging.getLogger(__name__)
 
 
+class AlreadyStored(IgnoreRequest):
+    """An article request dropped because its story is already stored (not a failure)."""
+
+
 class SeenArticleMiddleware:
     """Drop article requests (meta["article"]) whose story is already stored."""
 
@@ -35,5 +39,5 @@ class SeenArticleMiddleware:
         url = entry.url if entry is not None else request.url
         if self.items.is_seen(canonical_url(url)):
             self.stats.inc_value("articles/skipped_seen")
-            raise IgnoreRequest(f"already stored: {url}")
+            raise AlreadyStored(f"already stored: {url}")
         return None

@@ -15,6 +15,7 @@ from feedwatch.config import load_config
 from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
 from store.normalize import to_stored_item
+from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
 from store.urls import canonical_url, is_http_url
 
@@ -47,6 +48,10 @@ class NormalizePipeline:
         if not item.title.strip() and not item.body_html.strip():
             self.stats.inc_value("normalize/dropped_empty")
             raise DropItem(f"{item.outlet}: empty entry {item.url}")
+        # Feeds and pages are untrusted: no control characters in titles, no active content in
+        # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
+        item.title = strip_control_chars(item.title)
+        item.body_html = sanitize_body(item.body_html)
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from feedwatch.config import FeedConfig, OutletConfig
 from feedwatch.guards import RefusedRequest
 from feedwatch.items import FeedEntry
+from feedwatch.middlewares import AlreadyStored
 from spiders import feeds
 from spiders.fallback import extract_with_trafilatura
 from spiders.feedx import is_feedx
@@ -250,10 +251,9 @@ class OutletSpider(scrapy.Spider):
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
         """Article fetch failed (4xx/5xx/timeout): log one line and yield the summary entry."""
         entry = failure.request.meta.get("entry")
-        # Only "already stored" (SeenArticleMiddleware) is a drop on purpose; Scrapy giving up
+        # Only AlreadyStored (SeenArticleMiddleware) is a drop on purpose; Scrapy giving up
         # (max redirections, DOWNLOAD_MAXSIZE) or the guard refusing keeps the summary.
-        already_stored = str(failure.value).startswith("already stored")
-        if failure.check(IgnoreRequest) and already_stored:
+        if failure.check(AlreadyStored):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", failure.request.url, failure.value)
             return

@@ -72,3 +72,10 @@ def test_bundled_demo_config_is_the_default_with_the_mirror_enabled() -> None:
         for channel in section["alerts"]["channels"].values():
             channel["path"] = channel["path"] and channel["path"].name
     assert demo == default
+
+
+def test_config_knows_every_spider_kind_of_the_registry() -> None:
+    from feedwatch.config import SPIDER_KINDS
+    from spiders.registry import SPIDER_KINDS as REGISTRY
+
+    assert set(SPIDER_KINDS) == set(REGISTRY)

@@ -123,11 +123,6 @@ def test_invalid_config_value_exits_2_naming_the_key(
     assert expected in err, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spider kinds are checked only when the crawl starts (a ValueError traceback); "
-    "load_config must check outlets.*.spider against spiders.registry.SPIDER_KINDS",
-)
 def test_unknown_spider_kind_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,10 +85,6 @@ def test_public_hosts_pass(host: str) -> None:
     assert blocked_address_reason(host) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until NormalizePipeline applies sanitize_body and strip_control_chars (docs/RELIABILITY.md)",
-)
 def test_a_crawl_stores_no_payload_and_no_control_character(tmp_path: Path) -> None:
     _, items = nsc413()
     hostile = []

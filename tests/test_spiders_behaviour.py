@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import scrapy
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 from scrapy.http.headers import Headers
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -16,6 +15,7 @@ from twisted.python.failure import Failure
 
 from feedwatch.config import FeedConfig, OutletConfig
 from feedwatch.items import FeedEntry
+from feedwatch.middlewares import AlreadyStored
 from spiders import feeds
 from spiders.epochtimes import raw_contents
 from spiders.fallback import extract_with_trafilatura
@@ -249,7 +249,7 @@ def test_article_http_error_keeps_the_summary(caplog: pytest.LogCaptureFixture) 
 
 def test_article_dropped_by_middleware_yields_nothing() -> None:
     spider, request = _article_request()
-    failure = Failure(IgnoreRequest("already stored"))
+    failure = Failure(AlreadyStored("already stored"))
     failure.request = request
     assert list(spider.article_failed(failure)) == []
 
