@@ -115,9 +115,9 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     lines = []
     for s in summaries:
         lines.append(
-            f"{s.outlet}: feeds {s.feeds} fetched, {s.feed_errors} failed; articles {s.articles};"
-            f" items {s.new} new, {s.merged} reposts merged, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded a stored story), {s.seen} already seen; errors {s.errors}"
+            f"{s.outlet}: feeds {s.feeds} fetched, {s.feed_errors} failed; pages {s.articles};"
+            f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
+            f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     total_err = sum(s.errors + s.feed_errors for s in summaries)

@@ -69,8 +69,10 @@ def run_demo(out: Path, config_file: Path | None, log_level: str) -> int:
         table.add_row(str(path.relative_to(config.archive_dir)), when, item.title)
     console.print(table)
     _print_alerts(console, config)
-    console.print(format_summary(summaries))
-    console.print(f"Config used: {config_path} (try: feedwatch status --config {config_path})")
+    console.print(format_summary(summaries), soft_wrap=True, highlight=False)
+    console.print(
+        f"Config used: {config_path} (try: feedwatch status --config {config_path})", soft_wrap=True
+    )
     return 0
 
 
