@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import item files or folders (seed format, Jekyll, mirror pages)"
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument(
+        "--no-alerts", action="store_true", help="do not run watch rules on imported stories"
+    )
     _add_config(p)
 
     p = sub.add_parser("dedup", help="near-duplicate tools")
@@ -203,7 +206,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
-    report = import_paths(config, args.paths)
+    report = import_paths(config, args.paths, alerts=not args.no_alerts)
     print(report.summary())
     return 0 if not report.failed else 1
 

@@ -32,11 +32,15 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def import_paths(config: Config, paths: list[Path]) -> ImportReport:
-    """Ingest every item file under `paths`; bad files are reported, never fatal."""
+def import_paths(config: Config, paths: list[Path], *, alerts: bool = True) -> ImportReport:
+    """Ingest every item file under `paths`; bad files are reported, never fatal.
+
+    Importing an archive folder into a fresh state database rebuilds the seen items and the
+    dedup index from the archive (use alerts=False so old stories do not alert again).
+    """
     report = ImportReport()
     conn = open_state(config.state_db)
-    ingestor = Ingestor(config, conn)
+    ingestor = Ingestor(config, conn, alerts=alerts)
     try:
         for path in iter_item_paths(paths):
             try:

@@ -67,13 +67,13 @@ _OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
 class Ingestor:
     """Owns the archive, the items table and the dedup/alert services for one process."""
 
-    def __init__(self, config: Config, conn: sqlite3.Connection) -> None:
+    def __init__(self, config: Config, conn: sqlite3.Connection, *, alerts: bool = True) -> None:
         self.config = config
         self.conn = conn
         self.archive = Archive(config.archive_dir)
         self.items = ItemState(conn)
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
-        self.alerts = AlertService(conn, config.alerts) if config.alerts.rules else None
+        self.alerts = AlertService(conn, config.alerts) if alerts and config.alerts.rules else None
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
