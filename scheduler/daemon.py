@@ -119,6 +119,11 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
         self._keys: dict[str, str] = {}
+        # Jobs in progress. Shutdown waits for them itself before shutting APScheduler down:
+        # its shutdown(wait=True) holds a lock that a job touching the scheduler would need.
+        self._in_flight = 0
+        self._stopper: threading.Thread | None = None
+        self._in_flight_cv = threading.Condition()
 
     # -- building ------------------------------------------------------------------------
 
@@ -176,6 +181,16 @@ class Daemon:
 
     def run_outlet(self, outlet: str) -> str:
         """One scheduled crawl of an outlet; returns its outcome (ok, failed, timeout, ...)."""
+        with self._in_flight_cv:
+            self._in_flight += 1
+        try:
+            return self._run_outlet(outlet)
+        finally:
+            with self._in_flight_cv:
+                self._in_flight -= 1
+                self._in_flight_cv.notify_all()
+
+    def _run_outlet(self, outlet: str) -> str:
         if self.stop_requested.is_set():
             return "stopped"
         now_ms = int(time.time() * 1000)
@@ -239,8 +254,10 @@ class Daemon:
 
     def persist_next_runs(self) -> None:
         """Write every job's next run time to the state DB (read back on the next start)."""
-        if self.scheduler is None:
-            return
+        if self.scheduler is None or (
+            self.stop_requested.is_set() and threading.current_thread() is not self._stopper
+        ):
+            return  # during shutdown only the stopping thread saves, before crawls are stopped
         now_ms = int(time.time() * 1000)
         for job in self.scheduler.get_jobs():
             next_run = getattr(job, "next_run_time", None)
@@ -294,11 +311,16 @@ class Daemon:
         """Stop scheduling, save next runs, stop running crawls (TERM, grace, KILL), join."""
         if self.scheduler is None:
             return
+        self._stopper = threading.current_thread()
         self.stop_requested.set()
         self.scheduler.pause()
-        self.persist_next_runs()
+        self.persist_next_runs()  # an interrupted crawl then overwrites its own entry
         self.supervisor.stop_all()
-        self.scheduler.shutdown(wait=True)
+        with self._in_flight_cv:
+            self._in_flight_cv.wait_for(
+                lambda: self._in_flight == 0, timeout=self.options.kill_grace + 30
+            )
+        self.scheduler.shutdown(wait=False)
         logger.info("feedwatch daemon stopped")
 
 

@@ -13,11 +13,17 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers.feedserver import FeedServer
+
+from feedwatch.config import load_config
+from scheduler.daemon import Daemon, DaemonOptions
+from scheduler.jobstate import JobStateDB
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"
@@ -182,3 +188,50 @@ def test_a_stalled_feed_costs_one_timeout_and_backs_off(site) -> None:
     again = crawl(workdir, "dwtest")
     assert server.requests["/dw.rdf"] == 1
     assert again.returncode == 0, again.stderr[-3000:]
+
+
+def test_scheduled_and_manual_crawls_at_once_store_each_story_once(site) -> None:
+    server, workdir = site
+    config = load_config(workdir / "config.yaml")
+    # Both crawls' feed requests stall a moment, so they surely overlap.
+    server.set_fault("/nsc413.xml", stall=1.0, times=2)
+    server.set_fault("/dw.rdf", stall=1.0, times=2)
+    driver = workdir / "driver.py"
+    options = DaemonOptions(
+        command=lambda outlet, path: (
+            [sys.executable, str(driver), "crawl", outlet] + ["--config", str(path)]
+        ),
+        crawl_timeout=60,
+        first_run_spread=0,
+        poll=0.1,
+        extra_env={"PYTHONPATH": str(REPO)},
+    )
+    daemon = Daemon(config, workdir / "config.yaml", options)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        manual = crawl(workdir, "dwtest", "ettest")
+        jobs = JobStateDB(str(config.state_db))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            outcomes = {name: rec.last_outcome for name, rec in jobs.load().items()}
+            if all(outcomes.get(name) for name in ("dwtest", "ettest")):
+                break
+            time.sleep(0.2)
+    finally:
+        daemon.request_stop()
+        thread.join(60)
+    assert manual.returncode == 0, manual.stderr[-3000:]
+    # With the crawl taking the outlet lock, a scheduled run may be skipped instead.
+    assert set(outcomes.values()) <= {"ok", "skipped (locked)"}, outcomes
+    files = archive_files(workdir)
+    urls = [f.read_text(encoding="utf-8").splitlines()[1] for f in files]
+    assert len(urls) == len(set(urls)) == DW_ITEMS + 60 - ET_HELD_BACK
+    conn = sqlite3.connect(config.state_db)
+    try:
+        (stored,) = conn.execute("SELECT COUNT(*) FROM items").fetchone()
+        statuses = [s for (s,) in conn.execute("SELECT status FROM runs")]
+    finally:
+        conn.close()
+    assert stored == len(files)
+    assert statuses and set(statuses) == {"ok"}
