@@ -15,7 +15,9 @@ import unicodedata
 import lxml.etree
 import lxml.html
 
-__all__ = ["html_to_text", "normalize_text", "to_simplified"]
+from dedup.nfkc import nfkc
+
+__all__ = ["html_to_text", "nfkc", "normalize_text", "normalize_text_reference", "to_simplified"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,30 @@ _DROP_LINE = re.compile(
 # URLs are intermediary-specific (image proxies such as images.weserv.nl, mirror links).
 _URL = re.compile(r"(?:https?:)?//[^\s<>\"'）)]+|\bimages\.weserv\.nl\S*", re.IGNORECASE)
 _SPACES = re.compile(r"[^\S\n]+")
+
+# The same filters for the whole-text pass of normalize_text: one line per match, and no
+# pattern may cross a line break (the reference applies them to single lines).
+_CUT_REST_M = re.compile(
+    r"^(?:分享[^\S\n]*:?|分享本文|分享到[^\S\n]*:?|share[^\S\n]*:?|获取更多rss[^\S\n]*:?.*"
+    r"|手机上长按并复制下列链接或二维码分享本文章.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_DROP_LINE_M = re.compile(
+    r"(?:^#{1,6}[^\S\n]*(?:💥[^\S\n]*)?\[)"
+    r"|(?:\]\((?:https?:)?[^)\n]*\)[^\S\n]*(?:&nbsp;|\|))"
+    r"|gfw-breaker|\(需翻墙"
+    r"|^-{3,}$|^={3,}$"
+    r"|^[^\S\n]*(?:©|\(c\)|copyright\b|版权所有)"
+    r"|版权声明:",
+    re.IGNORECASE | re.MULTILINE,
+)
+# The line-start alternatives of _DROP_LINE_M behind a literal "\n" (searched in "\n" + text),
+# which the regex engine finds with a fast scan; only a prefilter.
+_DROP_AT_LINE_START = re.compile(
+    r"\n(?:#{1,6}[^\S\n]*(?:💥[^\S\n]*)?\[|-{3,}(?=\n|\Z)|={3,}(?=\n|\Z)"
+    r"|[^\S\n]*(?:©|\(c\)|copyright\b|版权所有))",
+    re.IGNORECASE,
+)
 
 _converter_lock = threading.Lock()
 _converter = None
@@ -113,8 +139,84 @@ def normalize_text(text: str) -> str:
     """Fold text for comparison: NFKC, Simplified script, boilerplate lines dropped, spaces collapsed.
 
     Paragraphs stay on separate lines ("\\n"); within a line every run of whitespace becomes
-    one space.
+    one space. Equal to `normalize_text_reference` on every input (tests check it); this version
+    works on the whole text at once instead of line by line, and skips the filters whose
+    literal parts do not occur (the regex engine scans slowly for patterns without a literal
+    prefix; a substring test is a memchr).
     """
+    if not text:
+        return ""
+    text = to_simplified(nfkc(text))
+    # Each line space-collapsed and stripped as the reference does (str.split() splits on the
+    # same whitespace as \s), empty lines dropped: from here on lines are joined by "\n" only.
+    text = "\n".join([kept for raw in text.splitlines() if (kept := " ".join(raw.split()))])
+    if not text:
+        return ""
+    # Prefilters on `lowered` only decide whether to run an exact filter, so a superset is
+    # fine: it is taken before the cut and the drops.
+    lowered = text.lower()
+    if _may_cut(text, lowered):
+        cut = _CUT_REST_M.search(text)
+        if cut is not None:
+            text = text[: cut.start()].rstrip("\n")
+    if _may_drop(text, lowered):
+        text = _drop_lines(text)
+    # Case-insensitive literals: besides lower(), sre also matches "ſ" to "s" (checked by a test).
+    if "//" in text or "weserv" in lowered or "ſ" in text:
+        text = "\n".join(
+            [kept for raw in _URL.sub(" ", text).split("\n") if (kept := " ".join(raw.split()))]
+        )
+    return text
+
+
+def _may_cut(text: str, lowered: str) -> bool:
+    """False only when no line can match `_CUT_REST_M` (each alternative has a literal part)."""
+    return (
+        "分享" in text
+        or "手机上长按" in text
+        or "share" in lowered
+        or "获取更多rss" in lowered
+        or "ſ" in text
+    )
+
+
+def _may_drop(text: str, lowered: str) -> bool:
+    """False only when no line can match `_DROP_LINE_M` (literal tests first: cheap)."""
+    return (
+        "](" in text
+        or "(需翻墙" in text
+        or "版权声明:" in text
+        or "gfw-breaker" in lowered
+        or _DROP_AT_LINE_START.search("\n" + text) is not None
+    )
+
+
+def _drop_lines(text: str) -> str:
+    """Remove every line holding a `_DROP_LINE_M` match (found in one scan of the whole text)."""
+    drop: list[tuple[int, int]] = []
+    pos = 0
+    while True:
+        m = _DROP_LINE_M.search(text, pos)
+        if m is None:
+            break
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.start())
+        end = len(text) if end < 0 else end + 1
+        drop.append((start, end))
+        pos = end
+    if not drop:
+        return text
+    kept: list[str] = []
+    last = 0
+    for start, end in drop:
+        kept.append(text[last:start])
+        last = end
+    kept.append(text[last:])
+    return "".join(kept).rstrip("\n")
+
+
+def normalize_text_reference(text: str) -> str:
+    """The straightforward line-by-line `normalize_text` (its specification, for tests)."""
     if not text:
         return ""
     text = to_simplified(unicodedata.normalize("NFKC", text))
