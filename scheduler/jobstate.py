@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-
-from feedwatch.httpstate import open_state_db
+from pathlib import Path
 
 # Same schema as store/state.py writes: whoever opens the database first creates it.
 RUNS_SCHEMA = """
@@ -38,6 +37,18 @@ CREATE TABLE IF NOT EXISTS scheduler_jobs (
     updated_ms INTEGER NOT NULL
 )
 """
+
+
+def open_state_db(path: str | Path) -> sqlite3.Connection:
+    """Open the state DB like every feedwatch process does: WAL, 30 s busy timeout, autocommit."""
+    # Not imported from feedwatch.httpstate: that pulls Scrapy and Twisted into the daemon,
+    # which never crawls itself (its memory is the point of the subprocess design).
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA journal_mode=WAL")
+    return conn
 
 
 @dataclass
