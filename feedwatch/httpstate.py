@@ -245,9 +245,9 @@ class ConditionalGetMiddleware:
     @staticmethod
     def _source_feed_url(request: Request) -> str | None:
         """The feed an article or mirror page request came from, when known."""
-        entry = request.meta.get("entry")
-        if getattr(entry, "feed_url", None):
-            return str(entry.feed_url)
+        entry_feed = getattr(request.meta.get("entry"), "feed_url", None)
+        if entry_feed:
+            return str(entry_feed)
         feed = request.meta.get("feed")
         return str(getattr(feed, "url", None) or feed) if feed is not None else None
 
@@ -322,12 +322,11 @@ class ConditionalGetMiddleware:
         now_ms = self._now_ms()
         # Retries and redirects of this crawl's own request are never deferred by the failure
         # that caused them.
-        if first_attempt and not self.force and (state.next_allowed_ms or 0) > now_ms:
+        allowed_ms = state.next_allowed_ms or 0
+        if first_attempt and not self.force and allowed_ms > now_ms:
             self._inc("httpstate/deferred")
-            logger.info(
-                "feed %s deferred for %.0f s", feed_url, (state.next_allowed_ms - now_ms) / 1000
-            )
-            raise FeedDeferred(f"{feed_url} not due before {state.next_allowed_ms}")
+            logger.info("feed %s deferred for %.0f s", feed_url, (allowed_ms - now_ms) / 1000)
+            raise FeedDeferred(f"{feed_url} not due before {allowed_ms}")
         if state.etag and b"If-None-Match" not in request.headers:
             request.headers[b"If-None-Match"] = state.etag
         if state.last_modified and b"If-Modified-Since" not in request.headers:
