@@ -9,9 +9,10 @@ content-defined sample that is identical in both copies of a shared passage, so 
 its expanded version, or an article with much added text, still share anchors when their
 simhashes are far apart.
 
-Both routes keep flat numpy arrays (no Python object per item) in two parts: a sorted main part
-and a small unsorted tail that is scanned linearly and merged into the main part when it grows
-past `tail_limit` (an LSM layout: O(1) inserts, sub-millisecond queries at 10**6 items).
+Both routes keep flat numpy arrays (no Python object per item): sorted runs of geometrically
+decreasing size and a small unsorted tail that is scanned linearly and sorted into a new run
+when it grows past `tail_limit` (a size-tiered LSM layout: amortized O(log n) inserts with no
+merge into the big run on the hot path, sub-millisecond queries at 10**6 items).
 Persistence is one SQLite table, `dedup_fingerprints`, from which the index is rebuilt.
 """
 
@@ -37,14 +38,24 @@ def _to_signed(fp: int) -> int:
     return fp - _TWO64 if fp >= _TWO63 else fp
 
 
-def _to_unsigned(v: int) -> int:
-    return v + _TWO64 if v < 0 else v
-
-
 def anchors_of(shingles: np.ndarray, rate: int) -> np.ndarray:
     """The anchor shingles of a document: unique hashes below 2**64 / rate, sorted."""
     limit = np.uint64(_TWO64 // rate)
     return np.unique(shingles[shingles < limit])
+
+
+# A run is merged into the previous one while that one is at most this many times larger.
+_GROWTH = 4
+
+
+def _sort_pairs(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, positions) sorted by key, then position: one sort of packed 64-bit words.
+
+    Much faster than argsort + two gathers for the 10**7 anchor postings of a cold start.
+    """
+    packed = (keys.astype(np.uint64) << np.uint64(32)) | positions.astype(np.uint64)
+    packed.sort()
+    return (packed >> np.uint64(32)).astype(keys.dtype), packed.astype(np.uint32)
 
 
 def _anchor_keys(anchors: np.ndarray) -> np.ndarray:
@@ -72,14 +83,28 @@ class _Grow:
 
 
 class _SortedTable:
-    """Sorted keys -> positions, with an unsorted tail merged in batches."""
+    """Keys -> positions: sorted runs of geometrically decreasing size plus a small unsorted tail.
+
+    An insert appends to the tail; a full tail is sorted into a new run, and a run is merged
+    into the one before it while that one is at most `_GROWTH` times larger (size-tiered LSM).
+    So a posting is re-merged O(log n) times, the big run built by a bulk load is touched only
+    when the new postings add up to a fraction of it, and a query costs one binary search per
+    run (O(log n) runs) plus a scan of the short tail.
+    """
 
     def __init__(self, key_dtype: type, tail_limit: int) -> None:
-        self.keys = np.zeros(0, dtype=key_dtype)
-        self.pos = np.zeros(0, dtype=np.uint32)
-        self.tail_keys = _Grow(key_dtype)
-        self.tail_pos = _Grow(np.uint32)
+        self.key_dtype = key_dtype
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, positions)
+        self.tail_keys = _Grow(key_dtype, capacity=min(tail_limit, 1024))
+        self.tail_pos = _Grow(np.uint32, capacity=min(tail_limit, 1024))
         self.tail_limit = tail_limit
+
+    @property
+    def keys(self) -> np.ndarray:
+        """All sorted keys (tests and diagnostics; concatenates the runs)."""
+        if not self.runs:
+            return np.zeros(0, dtype=self.key_dtype)
+        return np.sort(np.concatenate([k for k, _ in self.runs]), kind="stable")
 
     def add(self, keys: np.ndarray, positions: np.ndarray) -> None:
         self.tail_keys.extend(keys)
@@ -88,32 +113,55 @@ class _SortedTable:
             self.merge()
 
     def merge(self) -> None:
-        """Fold the tail into the sorted part."""
+        """Sort the tail into a new run, then merge runs of comparable size."""
         if not self.tail_keys.size:
             return
-        tk, tp = self.tail_keys.view(), self.tail_pos.view()
-        order = np.argsort(tk, kind="stable")
-        tk, tp = tk[order], tp[order]
-        at = np.searchsorted(self.keys, tk, side="right")
-        self.keys = np.insert(self.keys, at, tk)
-        self.pos = np.insert(self.pos, at, tp)
-        # Drop the tail's buffers too: after a bulk load they would otherwise hold the whole load.
-        self.tail_keys = _Grow(self.keys.dtype)
-        self.tail_pos = _Grow(np.uint32)
+        self.runs.append(_sort_pairs(self.tail_keys.view(), self.tail_pos.view()))
+        # Fresh small buffers: after a bulk load the old ones would hold the whole load.
+        self.tail_keys = _Grow(self.key_dtype, capacity=min(self.tail_limit, 1024))
+        self.tail_pos = _Grow(np.uint32, capacity=min(self.tail_limit, 1024))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= _GROWTH * len(self.runs[-1][0]):
+            small_k, small_p = self.runs.pop()
+            big_k, big_p = self.runs.pop()
+            at = np.searchsorted(big_k, small_k, side="right")
+            self.runs.append((np.insert(big_k, at, small_k), np.insert(big_p, at, small_p)))
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Positions stored under any of `keys` (with repetition)."""
-        lo = np.searchsorted(self.keys, keys, side="left")
-        hi = np.searchsorted(self.keys, keys, side="right")
-        parts = [self.pos[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
+        """Positions stored under any of `keys` (sorted, unique) (with repetition)."""
+        parts = []
+        for run_keys, run_pos in self.runs:
+            # One binary search per key; the second (end of the key's range) only for the keys
+            # present, which are few: a search over 10**7 postings is mostly cache misses.
+            lo = run_keys.searchsorted(keys, side="left")
+            present = run_keys[np.minimum(lo, len(run_keys) - 1)] == keys
+            if present.any():
+                hit_keys = keys[present]
+                hit_lo = lo[present]
+                hit_hi = run_keys.searchsorted(hit_keys, side="right")
+                parts.extend(
+                    run_pos[a:b] for a, b in zip(hit_lo.tolist(), hit_hi.tolist(), strict=True)
+                )
         if self.tail_keys.size:
-            parts.append(self.tail_pos.view()[np.isin(self.tail_keys.view(), keys)])
+            tail = self.tail_keys.view()
+            at = keys.searchsorted(tail)
+            at[at == len(keys)] = 0  # past the end: compare with any key (not equal)
+            parts.append(self.tail_pos.view()[keys[at] == tail])
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+
+    def lookup_one(self, key: int, parts: list[np.ndarray]) -> None:
+        """Append to `parts` the positions stored under one key (scalar searches: no arrays)."""
+        # A key of the array's own dtype: a Python int would make numpy cast the whole run.
+        needle = self.key_dtype(key)
+        for run_keys, run_pos in self.runs:
+            lo = run_keys.searchsorted(needle, side="left")
+            if lo < len(run_keys) and run_keys[lo] == needle:
+                parts.append(run_pos[lo : run_keys.searchsorted(needle, side="right")])
+        if self.tail_keys.size:
+            parts.append(self.tail_pos.view()[self.tail_keys.view() == needle])
 
     def nbytes(self) -> int:
         return int(
-            self.keys.nbytes
-            + self.pos.nbytes
+            sum(k.nbytes + p.nbytes for k, p in self.runs)
             + self.tail_keys.data.nbytes
             + self.tail_pos.data.nbytes
         )
@@ -122,7 +170,7 @@ class _SortedTable:
 class SimhashTables:
     """k+1 block tables over a fingerprint array: every fingerprint within distance k."""
 
-    def __init__(self, k: int, tail_limit: int = 2048) -> None:
+    def __init__(self, k: int, tail_limit: int = 256) -> None:
         if not 0 <= k <= 15:
             raise ValueError(f"simhash k must be 0..15 (one table per block, k+1 blocks), got {k}")
         self.k = k
@@ -148,12 +196,15 @@ class SimhashTables:
     def query(self, fp: int, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and distances of fingerprints within distance k (default: the table k)."""
         k = self.k if k is None else min(k, self.k)
-        q = np.array([fp], dtype=np.uint64)
-        found = [t.lookup(self._keys(q, b)) for b, t in zip(self.blocks, self.tables, strict=True)]
+        found: list[np.ndarray] = []
+        for (start, width), table in zip(self.blocks, self.tables, strict=True):
+            # The same key as _keys: the block's bits, truncated to the uint32 key type.
+            table.lookup_one((fp >> start) & ((1 << width) - 1) & 0xFFFFFFFF, found)
+        if not found:
+            empty = np.zeros(0, dtype=np.uint32)
+            return empty, empty.astype(np.int64)
         cand = np.unique(np.concatenate(found))
-        if not cand.size:
-            return cand, cand.astype(np.int64)
-        dist = np.bitwise_count(self.fps.view()[cand] ^ q[0]).astype(np.int64)
+        dist = np.bitwise_count(self.fps.view()[cand] ^ np.uint64(fp)).astype(np.int64)
         keep = dist <= k
         return cand[keep], dist[keep]
 
@@ -168,7 +219,7 @@ class SimhashTables:
 class AnchorTable:
     """Inverted list anchor hash -> positions; a candidate shares at least `min_shared` anchors."""
 
-    def __init__(self, tail_limit: int = 16384) -> None:
+    def __init__(self, tail_limit: int = 2048) -> None:
         # Keys are the anchors' low 32 bits: a rare key collision only adds a candidate that
         # verification rejects, and it halves the memory per posting.
         self.table = _SortedTable(np.uint32, tail_limit)
@@ -180,7 +231,7 @@ class AnchorTable:
         """Positions sharing >= min_shared anchors with the query, and how many they share."""
         if not len(anchors):
             return np.zeros(0, np.uint32), np.zeros(0, np.int64)
-        hits = self.table.lookup(_anchor_keys(anchors))
+        hits = self.table.lookup(np.unique(_anchor_keys(anchors)))
         if not hits.size:
             return hits, hits.astype(np.int64)
         pos, counts = np.unique(hits, return_counts=True)
@@ -248,14 +299,52 @@ class NearIndex:
         started = time.perf_counter()
         create_tables(conn)
         index = cls(k, min_shared_anchors)
-        rows = conn.execute(
+        cursor = conn.execute(
             "SELECT item_id, simhash, anchors FROM dedup_fingerprints ORDER BY item_id"
         )
-        index.bulk_load((r[0], _to_unsigned(r[1]), r[2]) for r in rows)
+        index.load_rows(cursor)
         logger.info(
             "dedup index loaded: %d items in %.2fs", len(index), time.perf_counter() - started
         )
         return index
+
+    def load_rows(self, cursor: sqlite3.Cursor, chunk: int = 65536) -> None:
+        """Add every (item_id, signed simhash, anchors blob) row of `cursor`, then sort once.
+
+        Rows come in big chunks and become arrays with no per-row Python work (the signed
+        SQLite integers are reinterpreted as uint64 by a view): the cold start is bound by
+        SQLite reading, not by the interpreter.
+        """
+        ids: list[np.ndarray] = []
+        fps: list[np.ndarray] = []
+        blobs: list[bytes] = []
+        lengths: list[np.ndarray] = []
+        while rows := cursor.fetchmany(chunk):
+            item_ids, simhashes, anchor_blobs = zip(*rows, strict=True)
+            ids.append(np.array(item_ids, dtype=np.int64))
+            fps.append(np.array(simhashes, dtype=np.int64).view(np.uint64))
+            blobs.append(b"".join(anchor_blobs))
+            lengths.append(np.fromiter(map(len, anchor_blobs), dtype=np.int64, count=len(rows)))
+        if ids:
+            self._add_arrays(
+                np.concatenate(ids),
+                np.concatenate(fps),
+                np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64),
+                np.concatenate(lengths) // 8,
+            )
+
+    def _add_arrays(
+        self, ids: np.ndarray, fps: np.ndarray, all_anchors: np.ndarray, counts: np.ndarray
+    ) -> None:
+        """Append items given as arrays (anchors concatenated, `counts` per item)."""
+        if not ids.size:
+            return
+        first = self.ids.size
+        self.ids.extend(ids)
+        self.simhash.add_many(fps)
+        positions = np.repeat(np.arange(first, first + len(ids), dtype=np.uint32), counts)
+        # Each table sorts a tail that reached its limit (a bulk load: one big sorted run).
+        self.anchors.table.add(_anchor_keys(all_anchors), positions)
 
     def bulk_load(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
         """Add many (item_id, fingerprint, anchors bytes) at once, then sort once."""
@@ -268,15 +357,13 @@ class NearIndex:
             blobs.append(blob)
         if not ids:
             return
-        first = self.ids.size
-        self.ids.extend(np.array(ids, dtype=np.int64))
-        self.simhash.add_many(np.array(fps, dtype=np.uint64))
         lengths = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))
-        all_anchors = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
-        positions = np.repeat(np.arange(first, first + len(ids), dtype=np.uint32), lengths)
-        self.anchors.table.add(_anchor_keys(all_anchors), positions)
-        self.simhash.merge()
-        self.anchors.table.merge()
+        self._add_arrays(
+            np.array(ids, dtype=np.int64),
+            np.array(fps, dtype=np.uint64),
+            np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64),
+            lengths,
+        )
 
     def catch_up(self, conn: sqlite3.Connection) -> int:
         """Add rows other processes saved since this index was loaded; returns how many.
@@ -286,14 +373,14 @@ class NearIndex:
         """
         ids = self.ids.view()
         last = int(ids[-1]) if ids.size else 0
-        rows = conn.execute(
+        before = self.ids.size
+        cursor = conn.execute(
             "SELECT item_id, simhash, anchors FROM dedup_fingerprints WHERE item_id > ?"
             " ORDER BY item_id",
             (last,),
-        ).fetchall()
-        if rows:
-            self.bulk_load((r[0], _to_unsigned(r[1]), r[2]) for r in rows)
-        return len(rows)
+        )
+        self.load_rows(cursor)
+        return self.ids.size - before
 
     def nbytes(self) -> int:
         """Memory held by the index arrays."""
