@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("crawl", help="crawl outlets once (all enabled outlets if none are named)")
     p.add_argument("outlets", nargs="*", metavar="OUTLET")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch feeds now, ignoring Retry-After, max-age and failure backoff",
+    )
     _add_config(p)
     _add_replay(p)
 
@@ -161,7 +166,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not names:
         raise UsageError("no enabled outlets in the config")
     settings = build_settings(
-        args.config, replay=args.replay, record=args.record, log_level=_log_level(args)
+        args.config,
+        replay=args.replay,
+        record=args.record,
+        log_level=_log_level(args),
+        overrides={"HTTPSTATE_FORCE": True} if args.force else None,
     )
     summaries = run_crawl(config, args.config, names, settings)
     print(format_summary(summaries))

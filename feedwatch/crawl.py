@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from scrapy.settings import Settings
 
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
+from scheduler.locks import outlet_lock
 from store.state import RunLog, open_state
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,19 @@ def run_crawl(
     """Crawl the named outlets in one Scrapy process and record a run per outlet."""
     conn = open_state(config.state_db)
     runs = RunLog(conn)
+    with ExitStack() as locks:
+        # A scheduled crawl of an outlet is skipped while a manual one holds its lock, and a
+        # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
+        for name in sorted(outlets):
+            locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
+        summaries = _crawl_locked(conn, runs, outlets, settings)
+    conn.close()
+    return summaries
+
+
+def _crawl_locked(
+    conn: sqlite3.Connection, runs: RunLog, outlets: list[str], settings: Settings
+) -> list[OutletSummary]:
     process = CrawlerProcess(settings)
     crawlers = []
     run_ids = {}
@@ -106,7 +122,6 @@ def run_crawl(
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
-    conn.close()
     return summaries
 
 

@@ -124,6 +124,8 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     else:
         outlet = config.outlets[outlet_name]
     overrides: dict[str, Any] = dict(scrapy_settings_for(config))
+    # A one-off fetch always gets the content: no 304s, no Retry-After deferral, no validators.
+    overrides["HTTPSTATE_ENABLED"] = False
     if args.dry_run:
         overrides["ITEM_PIPELINES"] = {
             "feedwatch.pipelines.NormalizePipeline": 100,

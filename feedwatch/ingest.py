@@ -73,7 +73,8 @@ class Ingestor:
         self.archive = Archive(config.archive_dir)
         self.items = ItemState(conn)
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
-        self.alerts = AlertService(conn, config.alerts) if alerts and config.alerts.rules else None
+        wanted = config.alerts.rules or config.alerts.health.notify
+        self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
@@ -114,7 +115,7 @@ class Ingestor:
             logger.info("recovered %s written by an interrupted run", path)
         row_id = self._record_item(story, story_id, path)
         story_id = story_id if story_id is not None else row_id
-        if self.alerts is not None:
+        if self.alerts is not None and self.config.alerts.rules:
             # Inside the transaction: the alert is queued if and only if the story is stored.
             self.alerts.on_new_story(
                 StoryRef(

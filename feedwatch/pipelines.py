@@ -11,6 +11,7 @@ import logging
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
+from alerts.health import OutletRun, body_text_length
 from feedwatch.config import load_config
 from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
@@ -65,7 +66,9 @@ class StorePipeline:
     """Hand each entry to the Ingestor; keep only new stories in the crawl's output."""
 
     def __init__(self, crawler: Crawler, config_path: str) -> None:
+        self.crawler = crawler
         self.stats = crawler.stats
+        self.body_lengths: list[int] = []  # of this run's new stories, for source-health alerts
         config = load_config(config_path)
         self.conn = open_state(config.state_db)
         self.ingestor = Ingestor(config, self.conn)
@@ -98,13 +101,35 @@ class StorePipeline:
             raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
         item.path = str(outcome.path)
         item.story_id = outcome.story_id
+        if self.ingestor.alerts is not None:
+            self.body_lengths.append(body_text_length(item.body_html))
         logger.info("stored %s -> %s", item.url, item.path)
         return item
 
     def close_spider(self) -> None:
+        if self.ingestor.alerts is not None:
+            self.ingestor.alerts.check_health([self._run_report()])
         report = self.ingestor.deliver_alerts()
         if report is not None:
             self.stats.set_value("alerts/sent", report.sent)
             self.stats.set_value("alerts/failed", report.failed)
             self.stats.set_value("alerts/waiting", report.waiting)
         self.conn.close()
+
+    def _run_report(self) -> OutletRun:
+        """This run as the source-health check sees it."""
+        stats = self.stats.get_stats()
+        fetched = int(stats.get("feeds/fetched", 0))
+        failed = int(stats.get("feeds/failed", 0))
+        not_modified = int(stats.get("httpstate/not_modified", 0)) + int(
+            stats.get("httpstate/unchanged", 0)
+        )
+        ok = fetched + not_modified > 0 or failed == 0
+        return OutletRun(
+            outlet=getattr(self.crawler.spider, "outlet_name", "") or "unknown",
+            ok=ok,
+            finished_ms=now_ms(),
+            new_items=int(stats.get("store/written", 0)),
+            body_lengths=tuple(self.body_lengths),
+            error="" if ok else f"all {failed} feeds failed",
+        )

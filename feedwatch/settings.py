@@ -38,6 +38,9 @@ DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     "feedwatch.middlewares.SeenArticleMiddleware": 50,
     # Before everything that could fetch: also sees each redirect's new request (see guards.py).
     "feedwatch.guards.OutboundGuardMiddleware": 60,
+    # Between Retry (550) and HttpCompression/Redirect (590/600): sees 429/503 before a retry,
+    # hashes decompressed bodies. Conditional GET, unchanged-body skip, backoff (httpstate.py).
+    "feedwatch.httpstate.ConditionalGetMiddleware": 570,
     "feedwatch.replay.WarcReplayMiddleware": 950,
     "feedwatch.replay.WarcRecordMiddleware": 960,
 }

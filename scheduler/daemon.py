@@ -37,11 +37,13 @@ from feedwatch.config import Config, ScheduleConfig
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
+from store.state import open_state
 
 logger = logging.getLogger(__name__)
 
 CRON_MISFIRE_GRACE = 3600  # seconds; a cron schedule has no single period to derive it from
 MAX_CRAWL_TIMEOUT = 900.0  # seconds; no crawl of one outlet should take a quarter hour
+ALERT_DELIVERY_INTERVAL = 60  # seconds between retries of alerts still pending
 
 
 def default_command(outlet: str, config_path: Path) -> list[str]:
@@ -172,10 +174,38 @@ class Daemon:
                 key,
                 resume.isoformat() if resume else "at its next cron time",
             )
+        if self.config.alerts.channels:
+            # Retries of failed alert deliveries should not wait for the next crawl.
+            scheduler.add_job(
+                self.deliver_alerts,
+                trigger="interval",
+                seconds=ALERT_DELIVERY_INTERVAL,
+                id="alerts",
+                name="deliver alerts",
+                coalesce=True,
+                max_instances=1,
+            )
         scheduler.add_listener(
             self.on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES
         )
         return scheduler
+
+    def deliver_alerts(self) -> None:
+        """Send alerts still pending (a failed channel is retried with backoff)."""
+        from alerts.service import AlertService  # only when alerts are configured
+
+        conn = open_state(self.config.state_db)
+        try:
+            report = AlertService(conn, self.config.alerts).deliver_pending()
+            if report.sent or report.failed:
+                logger.info(
+                    "alerts: %d sent, %d failed, %d waiting",
+                    report.sent,
+                    report.failed,
+                    report.waiting,
+                )
+        finally:
+            conn.close()
 
     # -- jobs ----------------------------------------------------------------------------
 
