@@ -27,6 +27,7 @@ class OutletSummary:
     outlet: str
     feeds: int = 0
     feed_errors: int = 0
+    feeds_unchanged: int = 0  # 304, same body as last time, or deferred (Retry-After, backoff)
     articles: int = 0
     new: int = 0
     merged: int = 0
@@ -71,6 +72,9 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         outlet=outlet,
         feeds=count("feeds/fetched"),
         feed_errors=count("feeds/failed"),
+        feeds_unchanged=count("httpstate/not_modified")
+        + count("httpstate/unchanged")
+        + count("httpstate/deferred"),
         articles=count("articles/fetched"),
         new=count("store/written"),
         merged=count("dedup/merged"),
@@ -130,7 +134,8 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     lines = []
     for s in summaries:
         lines.append(
-            f"{s.outlet}: feeds {s.feeds} fetched, {s.feed_errors} failed; pages {s.articles};"
+            f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
+            f" {s.feed_errors} failed; pages {s.articles};"
             f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
             f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
         )

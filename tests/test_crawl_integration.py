@@ -111,7 +111,7 @@ def test_crawl_stores_each_story_once_in_the_item_format(site: tuple[FeedServer,
     assert sum("epochtimes.com" in item.url for item in items) == 60
     assert sum("/a-" in item.url for item in items) >= 80
     # The broken and missing feeds are reported, and did not stop the others.
-    assert "epochtimes: feeds 2 fetched, 1 failed" in first.stdout
+    assert "epochtimes: feeds 2 parsed, 0 unchanged, 1 failed" in first.stdout
     assert first.returncode == 1
 
     # A second crawl writes nothing and fetches no article page again.

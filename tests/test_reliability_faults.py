@@ -324,7 +324,7 @@ def fault_crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlResul
         config = _config(base, faults, folder)
         # An earlier crawl stored the control outlet: the fault crawl must not touch its files.
         first = _crawl(config, "control")
-        assert "control: feeds 1 fetched, 0 failed" in first.stdout, first.stderr
+        assert "control: feeds 1 parsed, 0 unchanged, 0 failed" in first.stdout, first.stderr
         before = _stored(folder / "archive")
         started = int(time.time() * 1000)
         result = _crawl(config)
@@ -352,7 +352,10 @@ def test_other_feeds_unaffected_and_nothing_lost(fault_crawl: CrawlResult) -> No
     assert len(fault_crawl.before) == 7  # the control outlet: 7 real feedx RFI items
     for path, data in fault_crawl.before.items():
         assert fault_crawl.after.get(path) == data, f"{path} lost or changed by the fault crawl"
-    assert "control: feeds 1 fetched, 0 failed; articles 0; items 0 new" in fault_crawl.stdout
+    assert (
+        "control: feeds 0 parsed, 1 unchanged, 0 failed; pages 0; stories 0 new"
+        in fault_crawl.stdout
+    )  # conditional GET
     assert "Traceback" not in "\n".join(fault_crawl.log_lines)
     # The good feed among the faulty ones stored all of its items.
     for item in fault_crawl.faults["/ok-28.xml"].items:
