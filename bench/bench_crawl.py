@@ -1,0 +1,211 @@
+"""Benchmark: crawl throughput against bare Scrapy, and the cost of a second (unchanged) crawl.
+
+    python bench/bench_crawl.py [--items 2000] [--per-feed 50] [--json OUT]
+
+A local site (bench/crawl_site.py: feeds and RFI-layout article pages built from real items)
+is served from a subprocess on 127.0.0.1. In one run, side by side:
+
+1. bare Scrapy (bench/bare_crawl.py) fetches every feed and article URL and does nothing;
+2. `feedwatch crawl` (through bench/feedwatch_driver.py: conditional GET on) crawls the site
+   into a fresh archive: fetch, feed parse, article extraction, dedup, archive + state;
+3. bare Scrapy again (the ceiling is the faster of its two runs);
+4. `feedwatch crawl` again over the unchanged site: requests and bytes against the first.
+
+Throughput is feed items per second of wall time of each subprocess (start-up included on both
+sides). AutoThrottle is off on both sides; concurrency is the config's (8 requests, 4 per host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.crawl_site import build  # noqa: E402
+
+CONFIG = """\
+archive_dir: archive
+state_db: state/feedwatch.sqlite3
+http: {{timeout: 60, concurrent_requests: 8, autothrottle: false}}
+outlets:
+  benchfull:
+    spider: generic
+    domains: [127.0.0.1]
+    feeds:
+{full}
+  benchrfi:
+    spider: rfi
+    domains: [127.0.0.1]
+    feeds:
+{summary}
+dedup: {{enabled: true}}
+"""
+
+
+def _get(base: str, path: str) -> Any:
+    with urllib.request.urlopen(base + path, timeout=30) as resp:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(resp.read()) if path == "/__stats" else resp.read()
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env or dict(os.environ)
+    )
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[1]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return elapsed, proc.stdout
+
+
+def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
+    """Build, serve and crawl; returns the measurements."""
+    site = workdir / "site"
+    built = build(site, items, per_feed)
+    port_file = workdir / "port"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "crawl_site.py"),
+            "serve",
+            str(site),
+            "--port-file",
+            str(port_file),
+        ]
+    )
+    try:
+        for _ in range(600):
+            if port_file.exists() and port_file.read_text():
+                break
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port_file.read_text()}"
+        routes = json.loads((site / "site.json").read_text())
+        feeds = sorted(p for p in routes if p.startswith("/feeds/"))
+        articles = sorted(p for p in routes if not p.startswith("/feeds/"))
+        full = [p for p in feeds if "/full-" in p]
+        summary = [p for p in feeds if "/summary-" in p]
+        (workdir / "config.yaml").write_text(
+            CONFIG.format(
+                full="\n".join(f'      - {{url: "{base}{p}", full_text: true}}' for p in full),
+                summary="\n".join(
+                    f'      - {{url: "{base}{p}", full_text: false}}' for p in summary
+                ),
+            )
+        )
+        (workdir / "urls.json").write_text(
+            json.dumps(
+                {
+                    "benchfull": [base + p for p in full],
+                    "benchrfi": [base + p for p in summary + articles],
+                }
+            )
+        )
+        bare_cmd = [sys.executable, str(HERE / "bare_crawl.py"), str(workdir / "urls.json")]
+        fw_cmd = [
+            sys.executable,
+            str(HERE / "feedwatch_driver.py"),
+            "crawl",
+            "--config",
+            str(workdir / "config.yaml"),
+        ]
+        _get(base, "/__reset")
+        bare1, out = _timed(bare_cmd, workdir)
+        bare_counts = json.loads(out.strip().splitlines()[-1])
+        bare_stats = _get(base, "/__stats")
+        _get(base, "/__reset")
+        first_s, first_out = _timed(fw_cmd, workdir)
+        first = _get(base, "/__stats")
+        _get(base, "/__reset")
+        bare2, _ = _timed(bare_cmd, workdir)
+        _get(base, "/__reset")
+        second_s, second_out = _timed(fw_cmd, workdir)
+        second = _get(base, "/__stats")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    bare_s = min(bare1, bare2)
+    first_bytes = sum(first["bytes"].values())
+    second_bytes = sum(second["bytes"].values())
+    return {
+        "site": built,
+        "bare_s": [round(bare1, 2), round(bare2, 2)],
+        "bare_responses": bare_counts["responses"],
+        "bare_requests": sum(bare_stats["requests"].values()),
+        "feedwatch_s": round(first_s, 2),
+        "feedwatch_summary": first_out.strip().splitlines()[-1],
+        "bare_items_per_s": round(items / bare_s, 1),
+        "feedwatch_items_per_s": round(items / first_s, 1),
+        "ratio": round(bare_s / first_s, 3),
+        "first": first,
+        "second": second,
+        "second_s": round(second_s, 2),
+        "second_summary": second_out.strip().splitlines()[-1],
+        "incremental_bytes_pct": round(100 * second_bytes / max(first_bytes, 1), 3),
+        "incremental_requests_pct": round(
+            100 * sum(second["requests"].values()) / max(sum(first["requests"].values()), 1), 2
+        ),
+        "second_article_requests": second["requests"].get("article", 0),
+    }
+
+
+def table(r: dict[str, Any], command: str) -> str:
+    """Markdown table of one run."""
+    s = r["site"]
+    fb, sb = sum(r["first"]["bytes"].values()), sum(r["second"]["bytes"].values())
+    fr, sr = sum(r["first"]["requests"].values()), sum(r["second"]["requests"].values())
+    ratio_ok = "met" if r["ratio"] >= 0.5 else "missed"
+    inc_ok = (
+        "met" if r["incremental_bytes_pct"] < 2 and r["second_article_requests"] == 0 else "missed"
+    )
+    return "\n".join(
+        [
+            f"Site: {s['items']:,} items in {s['feeds']} feeds (half full text, half summary-only),"
+            f" {s['articles']:,} RFI-layout article pages, {s['bytes'] / 1e6:.0f} MB.",
+            f"Command: `{command}`",
+            "",
+            "| measure | value | target |",
+            "|---|---|---|",
+            f"| bare Scrapy (fetch only), best of 2 | {r['bare_items_per_s']:,} items/s"
+            f" ({min(r['bare_s'])} s; runs {r['bare_s'][0]} / {r['bare_s'][1]} s) | |",
+            f"| `feedwatch crawl` end to end (fetch, parse, extract, dedup, store) |"
+            f" {r['feedwatch_items_per_s']:,} items/s ({r['feedwatch_s']} s) | |",
+            f"| **ratio feedwatch / bare** | **{r['ratio']:.2f}** | >= 0.5 ({ratio_ok}) |",
+            f"| first crawl: requests / bytes | {fr:,} / {fb / 1e6:.1f} MB | |",
+            f"| second crawl (unchanged site): requests / bytes | {sr:,} / {sb / 1e3:.1f} kB"
+            f" ({r['second_s']} s) | |",
+            f"| **second / first bytes** | **{r['incremental_bytes_pct']:.3f} %** | < 2 % ({inc_ok}) |",
+            f"| second crawl article requests | {r['second_article_requests']} | 0 ({inc_ok}) |",
+            "",
+            f"First crawl: `{r['feedwatch_summary']}`; second: `{r['second_summary']}`.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run and print a markdown table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--per-feed", type=int, default=50)
+    ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="fw-bench-crawl-") as tmp:
+        result = run(args.items, args.per_feed, Path(tmp))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    cmd = "python bench/bench_crawl.py" + (f" --items {args.items}" if args.items != 2000 else "")
+    print(table(result, cmd))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
