@@ -9,7 +9,8 @@ feedx does) and half summary-only (first paragraph as <description>) whose links
 article pages in the RFI page layout that `spiders/rfi.py` extracts. The page template is the
 real rfi.fr page of the outlet fixtures with its scripts, styles and SVGs removed (121 KB);
 title, chapo, date and body are replaced by the item's. Items are the real corpus items
-(`FEEDWATCH_CORPUS`, default /work/shared/corpus), else the test fixtures; when more are asked
+and gfw-breaker mirror pages (`FEEDWATCH_CORPUS`, default /work/shared/corpus; ~2,100 usable),
+else the test fixtures; when more are asked
 for than exist, copies get a numbered title and an extra paragraph.
 
 `serve` answers from memory with ETag / Last-Modified and 304 on a matching conditional GET,
@@ -51,6 +52,7 @@ def real_items() -> list[StoredItem]:
     """Every real item file of the corpus (or of the test fixtures when the corpus is absent)."""
     if CORPUS.is_dir():
         roots = [CORPUS / o / "items" for o in ("rfi", "voa", "dw", "epochtimes")]
+        roots.append(CORPUS / "epochtimes" / "gfw-breaker-pages")  # real mirror pages
     else:
         roots = [REPO / "tests/fixtures/outlets", REPO / "tests/fixtures/dedup"]
     items = []

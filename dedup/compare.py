@@ -9,7 +9,12 @@ import numpy as np
 
 from dedup.config import DedupConfig
 from dedup.index import anchors_of
-from dedup.simhash import fingerprint_hashes, shingle_hashes, word_chars
+from dedup.simhash import (
+    codepoint_shingle_hashes,
+    fingerprint_hashes,
+    word_chars_fast,
+    word_codepoints,
+)
 from dedup.text import html_to_text, normalize_text
 from dedup.verify import Overlap, is_match, overlap
 
@@ -26,24 +31,38 @@ class Features:
     shingles: np.ndarray = field(repr=False)  # sorted unique shingle hashes
     anchors: np.ndarray = field(repr=False)
     text_hash: str = ""
+    word_count: int = -1  # len(word_chars(text)), when known
 
     @property
     def length(self) -> int:
         """Word characters in the text (the measure of how rich a body is)."""
-        return len(word_chars(self.text))
+        return self.word_count if self.word_count >= 0 else len(word_chars_fast(self.text))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for a 1-D array, without its general-purpose overhead."""
+    if values.size < 2:
+        return values.copy()
+    ordered = np.sort(values)
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def features_of_text(text: str, title: str, config: DedupConfig) -> Features:
     """Features of already-normalized text."""
-    hashes = shingle_hashes(text, config.ngram)
-    unique = np.unique(hashes)
+    cps = word_codepoints(text)
+    hashes = codepoint_shingle_hashes(cps, config.ngram)
+    unique = _sorted_unique(hashes)
     return Features(
         text=text,
-        title=word_chars(normalize_text(title)),
+        title=word_chars_fast(normalize_text(title)),
         fingerprint=fingerprint_hashes(hashes),
         shingles=unique,
         anchors=anchors_of(unique, config.anchor_rate),
-        text_hash=hashlib.sha1(word_chars(text).encode("utf-8")).hexdigest(),
+        text_hash=hashlib.sha1(cps.tobytes().decode("utf-32-le").encode("utf-8")).hexdigest(),
+        word_count=int(cps.size),
     )
 
 

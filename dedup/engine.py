@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,6 +34,8 @@ Kind = Literal["new", "repost", "revision", "duplicate"]
 # Candidates verified per item at most: the nearest first, so a pathological bucket cannot
 # make one item expensive.
 _MAX_VERIFY = 64
+# Stored items whose comparison features are kept in memory (~20 KB each: text and shingles).
+_FEATURES_CACHE = 512
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class DedupEngine:
         create_tables(conn)
         self._check_signature()
         self.index = NearIndex.load(conn, config.simhash_k, config.min_shared_anchors)
+        self._features_cache: OrderedDict[int, Features] = OrderedDict()
 
     def _signature(self) -> str:
         c = self.config
@@ -167,11 +171,11 @@ class DedupEngine:
         best: tuple[float, int, str, dict[str, float], list[str]] | None = None
         for item_id, (distance, _shared) in ranked:
             row = self.conn.execute(
-                "SELECT key, story_id, text FROM dedup_items WHERE id = ?", (item_id,)
+                "SELECT key, story_id FROM dedup_items WHERE id = ?", (item_id,)
             ).fetchone()
             if row is None:
                 continue
-            other = features_of_text(zlib.decompress(row[2]).decode("utf-8"), "", self.config)
+            other = self._stored_features(item_id)
             ok, scores, reasons = compare(feats, other, self.config)
             if ok and (best is None or scores["containment"] > best[0]):
                 route = "simhash" if distance <= self.config.simhash_k else "anchors"
@@ -200,6 +204,22 @@ class DedupEngine:
             richer_body=self._is_richer(story_id, doc, feats),
             features=feats,
         )
+
+    def _stored_features(self, item_id: int) -> Features:
+        """Features of a stored item's text, cached: the same candidates come up again and again.
+
+        A stored text never changes, so the cache cannot go stale; it is bounded (LRU).
+        """
+        feats = self._features_cache.get(item_id)
+        if feats is not None:
+            self._features_cache.move_to_end(item_id)
+            return feats
+        row = self.conn.execute("SELECT text FROM dedup_items WHERE id = ?", (item_id,)).fetchone()
+        feats = features_of_text(zlib.decompress(row[0]).decode("utf-8"), "", self.config)
+        self._features_cache[item_id] = feats
+        if len(self._features_cache) > _FEATURES_CACHE:
+            self._features_cache.popitem(last=False)
+        return feats
 
     def _is_richer(self, story_id: int, doc: Document, feats: Features) -> bool:
         row = self.conn.execute(

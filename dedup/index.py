@@ -41,7 +41,10 @@ def _to_signed(fp: int) -> int:
 def anchors_of(shingles: np.ndarray, rate: int) -> np.ndarray:
     """The anchor shingles of a document: unique hashes below 2**64 / rate, sorted."""
     limit = np.uint64(_TWO64 // rate)
-    return np.unique(shingles[shingles < limit])
+    below = shingles[shingles < limit]
+    if below.size > 1 and bool(np.all(below[1:] > below[:-1])):
+        return below  # already sorted and unique (shingles from features_of_text are)
+    return np.unique(below)
 
 
 # A run is merged into the previous one while that one is at most this many times larger.

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_NGRAM",
     "feature_hash",
     "bit_counts",
+    "codepoint_shingle_hashes",
     "feature_strings",
     "fingerprint",
     "fingerprint_hashes",
@@ -27,6 +28,7 @@ __all__ = [
     "hamming",
     "shingle_hashes",
     "word_chars",
+    "word_chars_fast",
     "word_codepoints",
 ]
 
@@ -43,6 +45,11 @@ _NON_WORD = re.compile(r"[\W_]+")
 def word_chars(text: str) -> str:
     """The characters fingerprints see: lower-cased word characters, nothing else."""
     return _NON_WORD.sub("", text.lower())
+
+
+def word_chars_fast(text: str) -> str:
+    """`word_chars` through the code-point table (equal output, tests check it)."""
+    return word_codepoints(text).tobytes().decode("utf-32-le")
 
 
 def _mix_py(h: int) -> int:
@@ -104,7 +111,12 @@ def word_codepoints(text: str) -> np.ndarray:
 
 def shingle_hashes(text: str, n: int = DEFAULT_NGRAM) -> np.ndarray:
     """64-bit hashes of all n-gram features of `text` (uint64 array, one per feature)."""
-    cps = word_codepoints(text).astype(np.uint64)
+    return codepoint_shingle_hashes(word_codepoints(text), n)
+
+
+def codepoint_shingle_hashes(word_cps: np.ndarray, n: int = DEFAULT_NGRAM) -> np.ndarray:
+    """`shingle_hashes` of text whose `word_codepoints` are given."""
+    cps = word_cps.astype(np.uint64)
     if not cps.size:
         return np.zeros(0, dtype=np.uint64)
     width = min(n, len(cps))

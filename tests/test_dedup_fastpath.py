@@ -21,6 +21,7 @@ from dedup.simhash import (
     fingerprint,
     fingerprint_reference,
     word_chars,
+    word_chars_fast,
     word_codepoints,
 )
 from dedup.text import html_to_text, normalize_text, normalize_text_reference
@@ -104,6 +105,7 @@ def test_word_codepoints_and_fingerprint_equal_references_on_every_fixture() -> 
         norm = normalize_text(text)
         cps = word_codepoints(norm)
         assert cps.tobytes().decode("utf-32-le") == word_chars(norm)
+        assert word_chars_fast(text) == word_chars(text)
         assert fingerprint(norm) == fingerprint_reference(norm)
 
 
@@ -118,6 +120,8 @@ def test_normalize_equals_reference_on_random_text(text: str) -> None:
 def test_nfkc_and_word_codepoints_on_random_text(text: str) -> None:
     assert nfkc(text) == unicodedata.normalize("NFKC", text)
     assert word_codepoints(text).tobytes().decode("utf-32-le", "surrogatepass") == word_chars(text)
+    if not any(0xD800 <= ord(c) < 0xE000 for c in text):
+        assert word_chars_fast(text) == word_chars(text)
 
 
 def test_nfkc_handles_composition_multi_char_forms_and_surrogates() -> None:
@@ -139,3 +143,27 @@ def test_bit_counts_across_lane_group_sizes() -> None:
         hashes = rng.integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64) * np.uint64(3)
         bits = (hashes[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
         assert bit_counts(hashes).tolist() == bits.sum(axis=0).tolist()
+
+
+def test_features_equal_the_straightforward_computation_on_every_fixture() -> None:
+    import hashlib
+
+    from dedup.compare import features_of_text
+    from dedup.config import DedupConfig
+    from dedup.index import anchors_of
+    from dedup.simhash import shingle_hashes
+
+    config = DedupConfig()
+    for text in TEXTS[::3]:
+        norm = normalize_text(text)
+        feats = features_of_text(norm, text[:40], config)
+        unique = np.unique(shingle_hashes(norm, config.ngram))
+        assert np.array_equal(feats.shingles, unique)
+        assert np.array_equal(
+            feats.anchors, np.unique(unique[unique < (1 << 64) // config.anchor_rate])
+        )
+        assert np.array_equal(anchors_of(unique, config.anchor_rate), feats.anchors)
+        assert feats.fingerprint == fingerprint_reference(norm)
+        assert feats.text_hash == hashlib.sha1(word_chars(norm).encode("utf-8")).hexdigest()
+        assert feats.length == len(word_chars(norm))
+        assert feats.title == word_chars(normalize_text(text[:40]))
