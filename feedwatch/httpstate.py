@@ -26,7 +26,6 @@ import re
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import scrapy.exceptions
@@ -34,6 +33,8 @@ from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
+
+from store.state import open_state
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -103,17 +104,6 @@ class FeedState:
 
 
 _COLUMNS = [f.name for f in fields(FeedState)]
-
-
-def open_state_db(path: str | Path) -> sqlite3.Connection:
-    """Open the state database for a long writer/reader: WAL, 30 s busy timeout, autocommit."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=30000")
-    # WAL lets `feedwatch status` and a manual crawl read while the daemon's crawl writes.
-    conn.execute("PRAGMA journal_mode=WAL")
-    return conn
 
 
 class FeedStateStore:
@@ -217,7 +207,7 @@ class ConditionalGetMiddleware:
         db_path = settings.get("FEEDWATCH_STATE_DB")
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
-        mw = cls(crawler, FeedStateStore(open_state_db(db_path)))
+        mw = cls(crawler, FeedStateStore(open_state(db_path)))
         mw.owns_conn = True
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(mw.spider_error, signal=signals.spider_error)

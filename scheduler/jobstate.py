@@ -9,22 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
-# Same schema as store/state.py writes: whoever opens the database first creates it.
-RUNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    outlet TEXT,
-    started_ms INT,
-    finished_ms INT,
-    status TEXT,
-    feeds INT,
-    new_items INT,
-    seen_items INT,
-    errors INT
-)
-"""
+from store.state import ensure_schema as ensure_state_schema
+from store.state import open_state
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS scheduler_jobs (
@@ -37,18 +24,6 @@ CREATE TABLE IF NOT EXISTS scheduler_jobs (
     updated_ms INTEGER NOT NULL
 )
 """
-
-
-def open_state_db(path: str | Path) -> sqlite3.Connection:
-    """Open the state DB like every feedwatch process does: WAL, 30 s busy timeout, autocommit."""
-    # Not imported from feedwatch.httpstate: that pulls Scrapy and Twisted into the daemon,
-    # which never crawls itself (its memory is the point of the subprocess design).
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA journal_mode=WAL")
-    return conn
 
 
 @dataclass
@@ -64,9 +39,9 @@ class JobRecord:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the scheduler's tables (and `runs`, if the crawl side has not yet)."""
+    """Create the scheduler's table, and `runs` which it reads."""
+    ensure_state_schema(conn)
     conn.execute(JOBS_SCHEMA)
-    conn.execute(RUNS_SCHEMA)
 
 
 def load_jobs(conn: sqlite3.Connection) -> dict[str, JobRecord]:
@@ -91,7 +66,7 @@ class JobStateDB:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return open_state_db(self.path)
+        return open_state(self.path)
 
     def load(self) -> dict[str, JobRecord]:
         """Every stored job record, by outlet."""

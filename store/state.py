@@ -56,8 +56,13 @@ def open_state(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.executescript(_SCHEMA)
+    ensure_schema(conn)
     return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the `items` and `runs` tables if missing."""
+    conn.executescript(_SCHEMA)
 
 
 @contextmanager
