@@ -290,6 +290,8 @@ class Daemon:
             return  # during shutdown only the stopping thread saves, before crawls are stopped
         now_ms = int(time.time() * 1000)
         for job in self.scheduler.get_jobs():
+            if job.id not in self._keys:
+                continue  # not an outlet's crawl (the alert delivery job)
             next_run = getattr(job, "next_run_time", None)
             self.jobs_db.save_next_run(job.id, self._keys[job.id], _utc_ms(next_run), now_ms)
 
