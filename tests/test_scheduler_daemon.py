@@ -301,3 +301,22 @@ def test_no_enabled_outlet_or_bad_cron_is_a_clean_error(tmp_path: Path) -> None:
     assert Daemon(empty, tmp_path / "c.yaml").run() == 2
     bad = ScheduleConfig.model_construct(every=1800.0, cron="every tuesday", jitter=0.0)
     assert Daemon(make_config(tmp_path, {"rfi": bad}), tmp_path / "c.yaml").run() == 2
+
+
+def test_pending_alerts_get_their_own_job_and_do_not_disturb_crawls(tmp_path: Path) -> None:
+    from alerts.config import AlertsConfig
+
+    config = make_config(tmp_path, {"voa": every(3600)})
+    config.alerts = AlertsConfig.model_validate(
+        {"channels": {"file": {"kind": "jsonl", "path": str(tmp_path / "alerts.jsonl")}}}
+    )
+    options = DaemonOptions(command=fake_command(tmp_path, "ok"), poll=0.1)
+    daemon = Daemon(config, tmp_path / "config.yaml", options)
+    thread = run_in_thread(daemon)
+    try:
+        assert wait_for(lambda: JobStateDB(str(config.state_db)).load()["voa"].last_outcome == "ok")
+        assert daemon.scheduler is not None and daemon.scheduler.get_job("alerts") is not None
+    finally:
+        daemon.request_stop()
+        thread.join(20)
+    assert set(JobStateDB(str(config.state_db)).load()) == {"voa"}  # only crawls are persisted
