@@ -18,7 +18,7 @@ from feedwatch.items import FeedEntry
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
-from store.urls import canonical_url, is_http_url
+from store.urls import canonical_url, is_http_url, strip_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class NormalizePipeline:
         # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
         item.title = strip_control_chars(item.title)
         item.body_html = sanitize_body(item.body_html)
+        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None

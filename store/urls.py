@@ -201,7 +201,8 @@ OutletRule = tuple[str, "re.Pattern[str]", Callable[["re.Match[str]"], str]]
 # one identity. Examples are real URLs from the corpus.
 OUTLET_RULES: tuple[OutletRule, ...] = (
     # DW: https://www.dw.com/zh/<slug>/a-67150547, http://www.dw.de/<slug>/a-18317568?maca=…
-    ("dw.com", re.compile(r"^/(?:[^?#]*/)?a-(\d+)(?:/|$)"), lambda m: f"https://dw.com/a-{m[1]}"),
+    # Some DW slugs end in a real "?" (…美国?/a-55281475): the rules also see path + query.
+    ("dw.com", re.compile(r"^/(?:[^#]*/)?a-(\d+)(?:/|$)"), lambda m: f"https://dw.com/a-{m[1]}"),
     # Epoch Times: https://www.epochtimes.com/gb/23/9/23/n14079761.htm (also b5/ and .html)
     (
         "epochtimes.com",
@@ -230,6 +231,20 @@ def _normalize_pct(text: str) -> str:
 def _is_tracking(key: str) -> bool:
     low = unquote(key).lower()
     return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
+
+
+def strip_tracking(url: str) -> str:
+    """The URL without tracking parameters (utm_*, DW's maca, ...); unchanged if it has none."""
+    base, sep, rest = url.partition("?")
+    if not sep:
+        return url
+    query, hash_sep, fragment = rest.partition("#")
+    parts = query.split("&")
+    kept = [p for p in parts if not (p and "=" in p and _is_tracking(p.split("=", 1)[0]))]
+    if len(kept) == len(parts):
+        return url
+    out = base + ("?" + "&".join(kept) if any(kept) else "")
+    return out + (hash_sep + fragment if hash_sep else "")
 
 
 def is_mirror_url(url: str) -> bool:
@@ -270,7 +285,7 @@ def canonical_url(url: str) -> str:
         pairs.append(_normalize_pct(part))
     for rule_host, pattern, build in OUTLET_RULES:
         if host == rule_host:
-            hit = pattern.match(path)
+            hit = pattern.match(path) or (query and pattern.match(f"{path}?{query}"))
             if hit:
                 return build(hit)
     out = f"https://{host}" + (f":{port}" if port else "") + path

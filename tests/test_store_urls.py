@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from store.format import parse_item
 from store.imports import iter_item_paths, read_item_file
-from store.urls import canonical_url, is_http_url, is_mirror_url, serialize_url
+from store.urls import canonical_url, is_http_url, is_mirror_url, serialize_url, strip_tracking
 
 FIXTURES = Path(__file__).parent / "fixtures" / "store"
 SEED_ITEMS = sorted((FIXTURES / "items").iterdir())
@@ -151,3 +151,27 @@ def test_dw_rdf_feed_links_and_about_agree() -> None:
     article_keys = {k for k in keys if re.fullmatch(r"https://dw\.com/a-\d+", k)}
     assert len(article_keys) >= 80
     assert not any("maca" in k for k in keys)
+
+
+def test_dw_slug_with_a_question_mark_keeps_its_article_identity() -> None:
+    # Real DW item URL (corpus dw/items/waimei-2020-10-12_to_16): the title's "?" ends the path.
+    real = (
+        "https://www.dw.com/zh/%E6%89%AD%E8%BD%AC%E7%89%B9%E6%9C%97%E6%99%AE%E5%8F%8D%E5%85%B1"
+        "%E5%BD%A2%E8%B1%A1%20%E6%8B%9C%E7%99%BB%E6%8A%A2%E5%BE%97%E8%B5%B0%E6%8A%97%E4%B8%AD%E7%89%8C?/a-55281475"
+    )
+    assert canonical_url(real) == canonical_url(
+        "http://www.dw.de/x/a-55281475?maca=chi-rss-chi-all-1127-rdf"
+    )
+    assert strip_tracking(real) == real  # its "query" is part of the slug, not a parameter
+
+
+def test_strip_tracking_removes_only_tracking_parameters() -> None:
+    assert (
+        strip_tracking("http://www.dw.de/x/a-18317568?maca=chi-rss-chi-all-1127-rdf")
+        == "http://www.dw.de/x/a-18317568"
+    )
+    assert (
+        strip_tracking("https://a.example/p?id=3&utm_source=x#top")
+        == "https://a.example/p?id=3#top"
+    )
+    assert strip_tracking("https://a.example/p?id=3") == "https://a.example/p?id=3"
