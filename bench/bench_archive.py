@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -42,6 +43,12 @@ def _shift(text: str, offset: int) -> str:
         table = {c: _CJK_LO + (c - _CJK_LO + offset) % span for c in range(_CJK_LO, _CJK_HI)}
         _SHIFT_TABLES[offset] = table
     return text.translate(table)
+
+
+def _variant_url(url: str, v: int, i: int) -> str:
+    """A URL of the same host that no other item has (canonicalization keeps it distinct)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme or 'https'}://{parts.netloc or 'variant.example'}/v{v}/{i}.html"
 
 
 def write_items(out: Path, sizes: list[int]) -> list[Path]:
@@ -68,7 +75,7 @@ def write_items(out: Path, sizes: list[int]) -> list[Path]:
                 item = StoredItem(
                     real.ts + v * 60_000,
                     _shift(real.title, v * 97),
-                    f"{real.url.rstrip('/')}/v{v}" if v else real.url,
+                    _variant_url(real.url, v, i) if v else real.url,
                     _shift(real.body, v * 97),
                 )
             made.append(item)

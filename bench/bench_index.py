@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         assert len(loaded) == n
 
     print(f"Run {time.strftime('%Y-%m-%d')} on {machine()}; {n:,} fingerprints ({len(real)} real).")
-    print("Command: `python bench/bench_index.py`\n")
+    cmd = "python bench/bench_index.py" + (f" --items {n}" if n != 1_000_000 else "")
+    print(f"Command: `{cmd}`\n")
     print("| measure | value | target |")
     print("|---|---|---|")
     print(

@@ -1,0 +1,86 @@
+"""Smoke tests of the benchmark helpers on tiny inputs (fixtures only, no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bench import bench_archive, crawl_site
+from spiders.rfi import extract_rfi_body
+from store.imports import read_item_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fixtures_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Tests never read the shared corpus: point it at a folder that does not exist.
+    monkeypatch.setattr(crawl_site, "CORPUS", tmp_path / "no-corpus")
+
+
+def test_site_has_feeds_and_rfi_pages_the_rfi_extractor_reads(tmp_path: Path) -> None:
+    counts = crawl_site.build(tmp_path / "site", 12, 3)
+    assert counts == {"items": 12, "feeds": 4, "articles": 6, "bytes": counts["bytes"]}
+    routes = json.loads((tmp_path / "site" / "site.json").read_text())
+    pages = [p for p in routes if p.startswith("/cn/")]
+    assert len(pages) == 6
+    page = (tmp_path / "site" / routes[pages[0]][0]).read_text()
+    body = extract_rfi_body(page)
+    assert body is not None and "<p><strong>" in body and "@@" not in body
+    feed = (tmp_path / "site" / routes["/feeds/summary-001.xml"][0]).read_text()
+    assert feed.count("<item>") == 3 and "@@BASE@@/cn/" in feed
+
+
+def test_server_answers_conditional_gets_with_304_and_counts_bytes(tmp_path: Path) -> None:
+    crawl_site.build(tmp_path / "site", 4, 2)
+    port_file = tmp_path / "port"
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "crawl_site.py"), "serve", str(tmp_path / "site")]
+        + ["--port-file", str(port_file)],
+        env={"FEEDWATCH_CORPUS": str(tmp_path / "none"), "PATH": ""},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port_file.read_text()}"
+        with urllib.request.urlopen(base + "/feeds/full-000.xml", timeout=10) as resp:
+            etag = resp.headers["ETag"]
+            assert base.encode() in resp.read()  # links carry the server's own URL
+        request = urllib.request.Request(
+            base + "/feeds/full-000.xml", headers={"If-None-Match": etag}
+        )
+        with pytest.raises(urllib.error.HTTPError) as not_modified:
+            urllib.request.urlopen(request, timeout=10)
+        assert not_modified.value.code == 304
+        not_modified.value.close()  # the error holds the open response
+        with urllib.request.urlopen(base + "/__stats", timeout=10) as resp:
+            stats = json.loads(resp.read())
+        assert stats["requests"] == {"feed": 2}
+        assert stats["status"] == {"200": 1, "304": 1}
+        assert stats["bytes"]["feed"] > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_archive_items_are_valid_distinct_item_files(tmp_path: Path) -> None:
+    real = crawl_site.real_items()
+    sizes = [len(real) + 5, len(real) + 25]
+    folders = bench_archive.write_items(tmp_path, sizes)
+    files = sorted(p for f in folders for p in f.iterdir())
+    assert len(files) == sizes[-1]
+    items = [read_item_file(p) for p in files]
+    made = [i.url for i in items[len(real) :]]
+    assert len(set(made)) == len(made) and not set(made) & {i.url for i in real}
+    n, variant = next((n, i) for n, i in enumerate(items) if "/v1/" in i.url)
+    source = real[n - len(real)]  # variant 1 of real item n - len(real): CJK shifted
+    assert variant.body != source.body and len(variant.body) == len(source.body)
+    assert any(i.url.startswith("https://repost.example/") for i in items)
