@@ -53,6 +53,10 @@ def _duration(value: object) -> float:
     return parse_duration(value)
 
 
+Field_ = Literal["title", "body"]
+_ALL_FIELDS: tuple[Field_, ...] = ("title", "body")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -121,7 +125,7 @@ class WatchRule(_Strict):
     any: list[str] = Field(default_factory=list)  # at least one term must occur
     none: list[str] = Field(default_factory=list)  # no term may occur
     regex: str | None = None  # Python regex over the normalized (Simplified, NFKC) text
-    fields: list[Literal["title", "body"]] = Field(default_factory=lambda: ["title", "body"])
+    fields: list[Field_] = Field(default_factory=lambda: list(_ALL_FIELDS))
     outlets: OutletFilter = Field(default_factory=OutletFilter)
     notify: list[str] = Field(default_factory=list)  # channel names
     digest: DigestConfig | None = None  # None: alert at once

@@ -131,7 +131,7 @@ class _SortedTable:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Positions stored under any of `keys` (sorted, unique) (with repetition)."""
-        parts = []
+        parts: list[np.ndarray] = []
         for run_keys, run_pos in self.runs:
             # One binary search per key; the second (end of the key's range) only for the keys
             # present, which are few: a search over 10**7 postings is mostly cache misses.

@@ -8,6 +8,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from alerts.config import AlertsConfig
 from dedup.config import DedupConfig
@@ -138,8 +139,8 @@ class Config(_Strict):
         return value
 
 
-def _describe(error: dict[str, object]) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"  # type: ignore[union-attr]
+def _describe(error: ErrorDetails) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = str(error["type"])
     if kind == "extra_forbidden":
         return f"{path}: unknown key (check its spelling; see the commented config.yaml)"

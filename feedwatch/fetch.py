@@ -29,7 +29,7 @@ _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf")
 
 def looks_like_feed(response: Response) -> bool:
     """Whether a response is a feed rather than an HTML page (by content type, then by its start)."""
-    content_type = response.headers.get(b"Content-Type", b"").lower()
+    content_type = (response.headers.get(b"Content-Type") or b"").lower()
     if any(t in content_type for t in (b"rss", b"atom", b"rdf")):
         return True
     head = response.body[:2048].lstrip().lower()

@@ -8,12 +8,17 @@ from typing import Any
 from scrapy import Spider
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter, LogFormatterResult
+from twisted.python.failure import Failure
 
 
 class FeedwatchLogFormatter(LogFormatter):
     """Log drops in one short DEBUG line instead of a WARNING with the whole item."""
 
     def dropped(
-        self, item: Any, exception: BaseException, response: Response | None, spider: Spider
+        self,
+        item: Any,
+        exception: BaseException,
+        response: Response | Failure | None,
+        spider: Spider,
     ) -> LogFormatterResult:
         return {"level": logging.DEBUG, "msg": "dropped: %(reason)s", "args": {"reason": exception}}

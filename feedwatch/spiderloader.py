@@ -6,6 +6,7 @@ the config with `spider: generic` is crawlable with no code.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from scrapy import Spider
@@ -53,5 +54,5 @@ class ConfigSpiderLoader:  # implements scrapy.spiderloader.SpiderLoaderProtocol
     def list(self) -> list[str]:
         return sorted(self.config.outlets)
 
-    def find_by_request(self, request: Any) -> list[str]:
+    def find_by_request(self, request: Any) -> builtins.list[str]:
         return []

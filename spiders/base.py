@@ -195,6 +195,7 @@ class OutletSpider(scrapy.Spider):
 
     def feed_failed(self, failure: Failure) -> None:
         """Log a feed that could not be fetched in one line; the crawl goes on."""
+        request = _request_of(failure)
         # A plain IgnoreRequest is Scrapy giving up (too many redirects, a body that went over
         # DOWNLOAD_MAXSIZE while decompressing): a failure. Subclasses are skips on purpose.
         on_purpose = type(failure.value) is not IgnoreRequest
@@ -204,13 +205,13 @@ class OutletSpider(scrapy.Spider):
             and on_purpose
         ):
             # Skipped on purpose (not modified, or deferred by Retry-After/backoff).
-            logger.info("feed %s skipped: %s", failure.request.url, failure.value)
+            logger.info("feed %s skipped: %s", request.url, failure.value)
             return
         self.count("feeds/failed")
         # Name the URL that was asked for; a redirect target alone would not say which feed it is.
-        redirects = failure.request.meta.get("redirect_urls") or []
-        url = redirects[0] if redirects else failure.request.url
-        where = f" (redirected to {failure.request.url})" if redirects else ""
+        redirects = request.meta.get("redirect_urls") or []
+        url = redirects[0] if redirects else request.url
+        where = f" (redirected to {request.url})" if redirects else ""
         logger.warning("feed %s failed%s: %s", url, where, _failure_reason(failure))
 
     # -- articles -------------------------------------------------------------------------------
@@ -250,21 +251,28 @@ class OutletSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
         """Article fetch failed (4xx/5xx/timeout): log one line and yield the summary entry."""
-        entry = failure.request.meta.get("entry")
+        request = _request_of(failure)
+        entry = request.meta.get("entry")
         # Only AlreadyStored (SeenArticleMiddleware) is a drop on purpose; Scrapy giving up
         # (max redirections, DOWNLOAD_MAXSIZE) or the guard refusing keeps the summary.
         if failure.check(AlreadyStored):
             # Dropped on purpose (the story is already stored): nothing to yield.
-            logger.debug("article %s not fetched: %s", failure.request.url, failure.value)
+            logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
         logger.warning(
             "article %s failed (%s); keeping the feed summary",
-            failure.request.url,
+            request.url,
             _failure_reason(failure),
         )
         if entry is not None:
             entry.full_text = False
             yield entry
+
+
+def _request_of(failure: Failure) -> scrapy.Request:
+    """The request Scrapy attaches to the failures it passes to errbacks."""
+    request: scrapy.Request = failure.request  # type: ignore[attr-defined]
+    return request
 
 
 def _failure_reason(failure: Failure) -> str:

@@ -55,10 +55,10 @@ def _convert(node: etree._Element) -> str:
     if tag == "ref":
         target = node.get("target")
         return f'<a href="{html.escape(target)}">{inner}</a>' if target else inner
-    name = _TAG_MAP.get(tag)
+    name = _TAG_MAP.get(tag) or ""
     if name == "br":
         return "<br>"
-    if name is None:
+    if not name:
         return inner
     return f"<{name}>{inner}</{name}>"
 

@@ -57,12 +57,16 @@ def test_unknown_outlet_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_missing_replay_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["crawl", "--replay", str(tmp_path / "x.warc.gz"), "--config", str(_config(tmp_path))])
+    code = main(
+        ["crawl", "--replay", str(tmp_path / "x.warc.gz"), "--config", str(_config(tmp_path))]
+    )
     assert code == 2
     assert "no such file" in capsys.readouterr().err
 
 
-def test_import_of_missing_path_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_of_missing_path_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["import", str(tmp_path / "nothing"), "--config", str(_config(tmp_path))])
     assert code == 2
     assert "no such file or folder" in capsys.readouterr().err
@@ -106,6 +110,8 @@ def test_dedup_explain_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_dedup_cluster_refuses_a_file_that_is_not_an_item(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["dedup", "cluster", str(ALERT_ITEMS / "PROVENANCE.md"), "--config", str(_config(tmp_path))])
+    code = main(
+        ["dedup", "cluster", str(ALERT_ITEMS / "PROVENANCE.md"), "--config", str(_config(tmp_path))]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "PROVENANCE.md" in err

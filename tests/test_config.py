@@ -26,7 +26,10 @@ def test_default_config_loads_every_outlet_of_the_design() -> None:
         ("archive_dirr: x\n", "archive_dirr: unknown key"),
         ("outlets:\n  rfi:\n    feeds: []\n", "outlets.rfi.feeds"),
         ("outlets:\n  rfi:\n    feeds: [{url: 'ftp://x'}]\n", "outlets.rfi.feeds.0.url"),
-        ("outlets:\n  rfi:\n    schedule: {every: 5s}\n    feeds: [{url: 'https://a.b/c'}]\n", "outlets.rfi.schedule.every"),
+        (
+            "outlets:\n  rfi:\n    schedule: {every: 5s}\n    feeds: [{url: 'https://a.b/c'}]\n",
+            "outlets.rfi.schedule.every",
+        ),
         ("outlets:\n  RFI:\n    feeds: [{url: 'https://a.b/c'}]\n", "outlets"),
         ("http:\n  concurrent_requests: 0\n", "http.concurrent_requests"),
         ("http:\n  timeout: soon\n", "http.timeout"),
@@ -50,7 +53,9 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("90s", 90), ("6h", 21600), (45, 45), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30m", 1800), ("90s", 90), ("6h", 21600), (45, 45), ("1d", 86400)]
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -41,11 +41,21 @@ def _local(data: bytes, base: str, *hosts: str) -> bytes:
 def site(tmp_path: Path) -> tuple[FeedServer, Path]:
     server = FeedServer({})
     base = server.start()
-    server.set_route("/cn/rss", _local(_read("rfi/rfi_rss_built.xml"), base, "https://www.rfi.fr"), RSS)
-    server.set_route(RFI_ARTICLE_PATH, _read("rfi/rfi_article_20251130_taiwan-defense.html.gz"), "text/html; charset=utf-8")
+    server.set_route(
+        "/cn/rss", _local(_read("rfi/rfi_rss_built.xml"), base, "https://www.rfi.fr"), RSS
+    )
+    server.set_route(
+        RFI_ARTICLE_PATH,
+        _read("rfi/rfi_article_20251130_taiwan-defense.html.gz"),
+        "text/html; charset=utf-8",
+    )
     server.set_route("/feedx/rfi.xml", _read("rfi/feedx_rfi_reconstructed.xml"), RSS)
     server.set_route("/gb/nsc413.xml", _read("epochtimes/nsc413_2019-04-04.xml.gz"), RSS)
-    server.set_route("/rdf/rss-chi-all", _local(_read("dw/dw_rss-chi-all_2015-03-16.rdf.gz"), base, "http://www.dw.de"), "application/rdf+xml")
+    server.set_route(
+        "/rdf/rss-chi-all",
+        _local(_read("dw/dw_rss-chi-all_2015-03-16.rdf.gz"), base, "http://www.dw.de"),
+        "application/rdf+xml",
+    )
     server.set_route("/broken.xml", b"<rss><channel><item><title>cut", RSS)
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -80,7 +90,10 @@ outlets:
 def _crawl(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "feedwatch", "crawl", "--config", str(config)],
-        capture_output=True, text=True, timeout=240, cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=config.parent,
     )
 
 
@@ -95,7 +108,10 @@ def test_crawl_stores_each_story_once_in_the_item_format(site: tuple[FeedServer,
     assert all(render_item(item) == f.read_bytes() for item, f in zip(items, files, strict=True))
 
     # The feedx full-text entries land byte-identical to the real items (URLs are the real ones).
-    real = {parse_item(p.read_bytes()).url: p.read_bytes() for p in (FIXTURES / "rfi" / "items").glob("*.md")}
+    real = {
+        parse_item(p.read_bytes()).url: p.read_bytes()
+        for p in (FIXTURES / "rfi" / "items").glob("*.md")
+    }
     stored = {item.url: f.read_bytes() for item, f in zip(items, files, strict=True)}
     assert real.keys() <= stored.keys()
     assert all(stored[url] == data for url, data in real.items())

@@ -23,7 +23,9 @@ def _digests(paths: list[Path]) -> set[str]:
     return {hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-def test_seed_format_items_import_byte_identical(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_format_items_import_byte_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sources = sorted((FIXTURES / "items").iterdir())
     assert main(["import", str(FIXTURES / "items"), "--config", str(_config(tmp_path))]) == 0
     stored = sorted((tmp_path / "archive").rglob("*.txt"))

@@ -31,10 +31,14 @@ def ingestor(tmp_path: Path) -> Ingestor:
     return Ingestor(loaded, open_state(loaded.state_db))
 
 
-def _story(item: StoredItem, outlet: str, *, url: str | None = None, full_text: bool = True) -> Story:
+def _story(
+    item: StoredItem, outlet: str, *, url: str | None = None, full_text: bool = True
+) -> Story:
     url = url or item.url
     stored = StoredItem(item.ts, item.title, url, item.body)
-    return Story(outlet, canonical_url(url), stored, first_seen_ms=item.ts + 1000, full_text=full_text)
+    return Story(
+        outlet, canonical_url(url), stored, first_seen_ms=item.ts + 1000, full_text=full_text
+    )
 
 
 def _files(ingestor: Ingestor) -> list[Path]:
@@ -57,7 +61,9 @@ def test_traditional_edition_joins_the_simplified_story_and_alerts_once(ingestor
     simplified = read_item_file(ITEMS / "rfi_999999_korea_defectors.md")
     traditional = read_item_file(ITEMS / "rfi_999999_korea_defectors.traditional-s2t.md")
     first = ingestor.ingest(_story(simplified, "rfi"))
-    second = ingestor.ingest(_story(traditional, "rfi", url="https://www.rfi.fr/tw/some-other-path"))
+    second = ingestor.ingest(
+        _story(traditional, "rfi", url="https://www.rfi.fr/tw/some-other-path")
+    )
     assert (first.kind, second.kind) == ("new", "merged")
     ingestor.deliver_alerts()
     alerts_file = ingestor.config.alerts.channels["file"].path
@@ -86,7 +92,11 @@ def test_full_text_upgrades_a_summary_story_in_place(ingestor: Ingestor) -> None
 def test_different_articles_are_separate_stories(ingestor: Ingestor) -> None:
     outcomes = [
         ingestor.ingest(_story(read_item_file(ITEMS / name), "rfi"))
-        for name in ("rfi_999999_korea_defectors.md", "rfi_1000000_putin_icc.md", "dw_1022765_trump_ukraine.md")
+        for name in (
+            "rfi_999999_korea_defectors.md",
+            "rfi_1000000_putin_icc.md",
+            "dw_1022765_trump_ukraine.md",
+        )
     ]
     assert [o.kind for o in outcomes] == ["new", "new", "new"]
     assert len({o.story_id for o in outcomes}) == 3

@@ -316,8 +316,10 @@ def test_pending_alerts_get_their_own_job_and_do_not_disturb_crawls(tmp_path: Pa
     try:
         assert wait_for(lambda: any(line[0] == "end" for line in log_lines(tmp_path)))
         assert wait_for(
-            lambda: JobStateDB(str(config.state_db)).load().get("voa", None) is not None
-            and JobStateDB(str(config.state_db)).load()["voa"].last_outcome == "ok"
+            lambda: (
+                JobStateDB(str(config.state_db)).load().get("voa", None) is not None
+                and JobStateDB(str(config.state_db)).load()["voa"].last_outcome == "ok"
+            )
         )
         assert daemon.scheduler is not None and daemon.scheduler.get_job("alerts") is not None
     finally:
