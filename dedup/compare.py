@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dedup.arrays import sorted_unique
 from dedup.config import DedupConfig
 from dedup.index import anchors_of
 from dedup.simhash import (
@@ -39,22 +40,11 @@ class Features:
         return self.word_count if self.word_count >= 0 else len(word_chars_fast(self.text))
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique for a 1-D array, without its general-purpose overhead."""
-    if values.size < 2:
-        return values.copy()
-    ordered = np.sort(values)
-    keep = np.empty(ordered.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
-
-
 def features_of_text(text: str, title: str, config: DedupConfig) -> Features:
     """Features of already-normalized text."""
     cps = word_codepoints(text)
     hashes = codepoint_shingle_hashes(cps, config.ngram)
-    unique = _sorted_unique(hashes)
+    unique = sorted_unique(hashes)
     return Features(
         text=text,
         title=word_chars_fast(normalize_text(title)),

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from dedup.arrays import sorted_unique, unique_counts
+
 __all__ = ["AnchorTable", "NearIndex", "SimhashTables", "anchors_of", "create_tables"]
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def anchors_of(shingles: np.ndarray, rate: int) -> np.ndarray:
     below = shingles[shingles < limit]
     if below.size > 1 and bool(np.all(below[1:] > below[:-1])):
         return below  # already sorted and unique (shingles from features_of_text are)
-    return np.unique(below)
+    return sorted_unique(below)
 
 
 # A run is merged into the previous one while that one is at most this many times larger.
@@ -206,7 +208,7 @@ class SimhashTables:
         if not found:
             empty = np.zeros(0, dtype=np.uint32)
             return empty, empty.astype(np.int64)
-        cand = np.unique(np.concatenate(found))
+        cand = sorted_unique(np.concatenate(found))
         dist = np.bitwise_count(self.fps.view()[cand] ^ np.uint64(fp)).astype(np.int64)
         keep = dist <= k
         return cand[keep], dist[keep]
@@ -234,10 +236,10 @@ class AnchorTable:
         """Positions sharing >= min_shared anchors with the query, and how many they share."""
         if not len(anchors):
             return np.zeros(0, np.uint32), np.zeros(0, np.int64)
-        hits = self.table.lookup(np.unique(_anchor_keys(anchors)))
+        hits = self.table.lookup(sorted_unique(_anchor_keys(anchors)))
         if not hits.size:
             return hits, hits.astype(np.int64)
-        pos, counts = np.unique(hits, return_counts=True)
+        pos, counts = unique_counts(hits)
         need = min(min_shared, len(anchors))
         keep = counts >= need
         return pos[keep], counts[keep]

@@ -72,7 +72,7 @@ def nfkc(text: str) -> str:
         mapped[multi] = cps[multi]
     folded = mapped.tobytes().decode("utf-32-le")
     if has_multi:
-        for cp in np.unique(cps[multi]).tolist():
+        for cp in set(cps[multi].tolist()):
             folded = folded.replace(chr(cp), _multi[cp])
     if unicodedata.is_normalized("NFKC", folded):
         return folded

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dedup.arrays import sorted_unique
 from dedup.simhash import shingle_hashes
 
 __all__ = ["Overlap", "is_match", "overlap", "shingle_set"]
@@ -19,7 +20,7 @@ __all__ = ["Overlap", "is_match", "overlap", "shingle_set"]
 
 def shingle_set(text: str, n: int) -> np.ndarray:
     """Sorted unique 64-bit hashes of the n-gram shingles of normalized `text`."""
-    return np.unique(shingle_hashes(text, n))
+    return sorted_unique(shingle_hashes(text, n))
 
 
 @dataclass(frozen=True)

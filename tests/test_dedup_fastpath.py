@@ -167,3 +167,16 @@ def test_features_equal_the_straightforward_computation_on_every_fixture() -> No
         assert feats.text_hash == hashlib.sha1(word_chars(norm).encode("utf-8")).hexdigest()
         assert feats.length == len(word_chars(norm))
         assert feats.title == word_chars(normalize_text(text[:40]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 5), max_size=300))
+def test_sorted_unique_and_unique_counts_equal_numpy_unique(values: list[int]) -> None:
+    from dedup.arrays import sorted_unique, unique_counts
+
+    arr = np.array(values, dtype=np.uint64)
+    assert np.array_equal(sorted_unique(arr), np.unique(arr))
+    got_values, got_counts = unique_counts(arr)
+    want_values, want_counts = np.unique(arr, return_counts=True)
+    assert np.array_equal(got_values, want_values)
+    assert got_counts.tolist() == want_counts.tolist()
