@@ -51,35 +51,38 @@ def _variant_url(url: str, v: int, i: int) -> str:
     return f"{parts.scheme or 'https'}://{parts.netloc or 'variant.example'}/v{v}/{i}.html"
 
 
+def make_item(i: int, base: list[StoredItem]) -> StoredItem:
+    """Item number `i` of the synthetic archive (a pure function of i: nothing is kept)."""
+    if i >= len(base) and i % 10 == 9:
+        src = make_item(i // 2, base)  # a repost of an earlier story, under its own URL
+        return StoredItem(
+            src.ts + 3_600_000,
+            src.title,
+            f"https://repost.example/{i}.html",
+            src.body + f"<p>（转载，第{i}号）</p>",
+        )
+    real = base[i % len(base)]
+    v = i // len(base)
+    if not v:
+        return real
+    return StoredItem(
+        real.ts + v * 60_000,
+        _shift(real.title, v * 97),
+        _variant_url(real.url, v, i),
+        _shift(real.body, v * 97),
+    )
+
+
 def write_items(out: Path, sizes: list[int]) -> list[Path]:
     """Write max(sizes) item files into one folder per batch; returns the batch folders."""
     base = real_items()
     bounds = [0, *sizes]
     dirs = []
-    made: list[StoredItem] = []
     for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         folder = out / f"batch{b}"
         folder.mkdir(parents=True)
         for i in range(lo, hi):
-            if i >= len(base) and i % 10 == 9:
-                src = made[i // 2]  # a repost of an earlier story, under its own URL
-                item = StoredItem(
-                    src.ts + 3_600_000,
-                    src.title,
-                    f"https://repost.example/{i}.html",
-                    src.body + f"<p>（转载，第{i}号）</p>",
-                )
-            else:
-                real = base[i % len(base)]
-                v = i // len(base)
-                item = StoredItem(
-                    real.ts + v * 60_000,
-                    _shift(real.title, v * 97),
-                    _variant_url(real.url, v, i) if v else real.url,
-                    _shift(real.body, v * 97),
-                )
-            made.append(item)
-            (folder / f"{i:06d}.md").write_bytes(render_item(item))
+            (folder / f"{i:06d}.md").write_bytes(render_item(make_item(i, base)))
         dirs.append(folder)
     return dirs
 

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS items (
     path TEXT
 );
 CREATE INDEX IF NOT EXISTS items_guid ON items(guid);
+CREATE INDEX IF NOT EXISTS items_story ON items(story_id);  -- Ingestor._story_path per repost
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     outlet TEXT,
