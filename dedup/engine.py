@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from dedup.clusters import create_tables
@@ -34,8 +34,8 @@ Kind = Literal["new", "repost", "revision", "duplicate"]
 # Candidates verified per item at most: the nearest first, so a pathological bucket cannot
 # make one item expensive.
 _MAX_VERIFY = 64
-# Stored items whose comparison features are kept in memory (~20 KB each: text and shingles).
-_FEATURES_CACHE = 512
+# Stored items whose comparison features are kept in memory (~16 KB each, mostly shingles).
+_FEATURES_CACHE = 2048
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,8 @@ class DedupEngine:
             return feats
         row = self.conn.execute("SELECT text FROM dedup_items WHERE id = ?", (item_id,)).fetchone()
         feats = features_of_text(zlib.decompress(row[0]).decode("utf-8"), "", self.config)
+        # compare() needs shingles, fingerprint and anchors; the text would only weigh on memory.
+        feats = replace(feats, text="")
         self._features_cache[item_id] = feats
         if len(self._features_cache) > _FEATURES_CACHE:
             self._features_cache.popitem(last=False)

@@ -12,6 +12,7 @@ is the same computation in plain Python, and tests check they agree bit for bit.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -104,9 +105,23 @@ def word_codepoints(text: str) -> np.ndarray:
         cps = np.frombuffer(text.lower().encode("utf-32-le"), dtype="<u4")
     except UnicodeEncodeError:  # lone surrogates: the regex path handles them
         return np.frombuffer(word_chars(text).encode("utf-32-le", "surrogatepass"), "<u4")
-    if cps.size and int(cps.max()) >= _BMP:  # astral characters (emoji...): not in the table
-        return np.frombuffer(word_chars(text).encode("utf-32-le"), dtype="<u4")
-    return cps[_word_table()[cps]]
+    table = _word_table()
+    if not cps.size or int(cps.max()) < _BMP:
+        return cps[table[cps]]
+    # Astral characters (emoji, rare CJK): outside the table, decided one distinct code point
+    # at a time by the regex itself.
+    bmp = cps < _BMP
+    keep = np.zeros(cps.size, dtype=bool)
+    keep[bmp] = table[cps[bmp]]
+    for cp in set(cps[~bmp].tolist()):
+        if _is_astral_word(cp):
+            keep |= cps == cp
+    return cps[keep]
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_astral_word(cp: int) -> bool:
+    return _NON_WORD.fullmatch(chr(cp)) is None
 
 
 def shingle_hashes(text: str, n: int = DEFAULT_NGRAM) -> np.ndarray:

@@ -135,6 +135,11 @@ def test_nfkc_handles_composition_multi_char_forms_and_surrogates() -> None:
         assert nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
+def test_word_codepoints_with_astral_characters() -> None:
+    for text in ("a💥b𝐀😀中文🀄𠀀_x", "💥💥", "𝟏𝟐3", "\U0010ffff"):
+        assert word_codepoints(text).tobytes().decode("utf-32-le") == word_chars(text)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 2**64 - 1), max_size=1200))
 def test_bit_counts_equal_per_bit_counting(values: list[int]) -> None:
