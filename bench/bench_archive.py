@@ -117,12 +117,22 @@ def run(sizes: list[int], workdir: Path) -> list[dict]:
         "outlets: {}\ndedup: {enabled: true}\n"
     )
     code = CHILD.format(repo=str(HERE.parent), config=str(config), dirs=[str(d) for d in dirs])
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=3600
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"import failed:\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    rows = []
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:  # one line per batch, shown as it comes (a full run takes minutes)
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+            print(f"  imported {rows[-1]['items']:,} items", file=sys.stderr, flush=True)
+    errors = proc.stderr.read()
+    if proc.wait() != 0 or not rows:
+        raise RuntimeError(f"import failed:\n{errors[-3000:]}")
     for r in rows:
         r["build_s"] = build_s
     archive_mb = sum(p.stat().st_size for p in (workdir / "archive").rglob("*") if p.is_file())

@@ -2,8 +2,9 @@
 
     python bench/feedwatch_driver.py crawl --config CONFIG.yaml
 
-`feedwatch.httpstate.ConditionalGetMiddleware` is not (yet) listed in feedwatch/settings.py
-DOWNLOADER_MIDDLEWARES; this adds it at its documented order (adding it twice is a no-op).
+The benchmark measures with `feedwatch.httpstate.ConditionalGetMiddleware` on: it is listed in
+feedwatch/settings.py DOWNLOADER_MIDDLEWARES, and this adds it at its documented order in case
+a checkout predates that (adding it twice is a no-op).
 The environment variable FEEDWATCH_BENCH_SETTINGS (a JSON object) overrides more settings.
 """
 

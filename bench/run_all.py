@@ -1,7 +1,7 @@
 """Run every benchmark in one go and rewrite the results block of docs/BENCHMARKS.md.
 
-    python bench/run_all.py            # full sizes (~13 min on 2 cores)
-    python bench/run_all.py --quick    # small sizes (~3 min), same code paths
+    python bench/run_all.py            # full sizes (~24 min on 2 cores, 21 of them the 100k import)
+    python bench/run_all.py --quick    # small sizes (~4 min), same code paths
     python bench/run_all.py --no-docs  # print only
 
 Each benchmark runs in its own subprocess, one after the other (never two at once: they would
