@@ -30,10 +30,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from servers.local import LocalServer
 
 
 @dataclass
@@ -50,16 +52,14 @@ class Answer:
     content_length: int | None = None  # announce this length instead of len(body)
 
 
-class FaultServer:
+class FaultServer(LocalServer):
     """Serve `Answer`s by path on 127.0.0.1 (port 0), counting requests."""
 
     def __init__(self) -> None:
         self._answers: dict[str, Answer] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        super().__init__()
         self.requests: Counter[str] = Counter()
-        self._httpd: ThreadingHTTPServer | None = None
-        self.base_url = ""
 
     def add(self, path: str, answer: Answer) -> str:
         """Serve `answer` at `path`; returns the absolute URL."""
@@ -67,34 +67,13 @@ class FaultServer:
             self._answers[path] = answer
         return self.base_url + path
 
-    def start(self) -> str:
-        """Listen on a free port of 127.0.0.1; returns the base URL."""
+    def handler_class(self) -> type[_Handler]:
         server = self
 
         class Handler(_Handler):
             fault_server = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving and release stalled requests."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FaultServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     def _answer_for(self, path: str) -> Answer | None:
         with self._lock:

@@ -24,9 +24,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from servers.local import LocalServer
 
 
 @dataclass
@@ -75,48 +77,30 @@ class _CountingWriter:
         return getattr(self.raw, name)  # closed, fileno... for socketserver's cleanup
 
 
-class FeedServer:
+class FeedServer(LocalServer):
     """Serve a dict of path -> (bytes, content type) with validators and switchable faults."""
 
     def __init__(self, routes: dict[str, tuple[bytes, str]] | None = None) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, _Route] = {}
         self._faults: dict[str, _Fault] = {}
-        self._stopping = threading.Event()
+        super().__init__()
         self.requests: Counter[str] = Counter()
         self.bytes_sent: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()  # "path status" -> count, e.g. "/rss 304"
         self.log: list[LoggedRequest] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
         for path, (body, content_type) in (routes or {}).items():
             self.set_route(path, body, content_type)
 
     # -- control -------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Listen on 127.0.0.1 on a free port; return the base URL."""
+    def handler_class(self) -> type[_Handler]:
         server = self
 
         class Handler(_Handler):
             feed_server = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving; stalled requests are released."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        return Handler
 
     def url(self, path: str) -> str:
         """The absolute URL of a path on this server."""
@@ -170,13 +154,6 @@ class FeedServer:
     def total_bytes(self) -> int:
         """Bytes (status line, headers and bodies) sent on all paths."""
         return sum(self.bytes_sent.values())
-
-    def __enter__(self) -> FeedServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- used by the handler -------------------------------------------------------------
 
