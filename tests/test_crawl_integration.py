@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers.feedserver import FeedServer
 
 from store.format import parse_item, render_item
 from store.imports import iter_item_paths
-from tests.servers.feedserver import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outlets"
 RFI_ARTICLE_PATH = (
