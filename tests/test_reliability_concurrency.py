@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.test_reliability_crash import (
+from test_reliability_crash import (
     ROOT,
     SNAPSHOT,
     crawl_command,

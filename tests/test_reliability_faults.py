@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from store.format import StoredItem, parse_item, render_item
-from store.urls import canonical_url
-from tests.servers.faultserver import (
+from servers.faultserver import (
     RSS_UTF8,
     Answer,
     FaultServer,
@@ -32,6 +29,9 @@ from tests.servers.faultserver import (
     rss,
     to_traditional,
 )
+
+from store.format import StoredItem, parse_item, render_item
+from store.urls import canonical_url
 
 pytestmark = pytest.mark.timeout(240)
 

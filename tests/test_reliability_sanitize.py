@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers.faultserver import OUTLETS, Answer, FaultServer, item_link, nsc413, rss
 
 from feedwatch.guards import blocked_address_reason
 from store.format import parse_item
 from store.imports import read_item_file
 from store.sanitize import find_danger, sanitize_body, strip_control_chars
-from tests.servers.faultserver import OUTLETS, Answer, FaultServer, item_link, nsc413, rss
 
 # OWASP XSS filter evasion cheat sheet style payloads, each with a marker that must not survive.
 PAYLOADS = [
