@@ -99,8 +99,57 @@ def _word_table() -> np.ndarray:
     return _is_word_bmp
 
 
+_NOT_WORD = np.uint32(0xFFFFFFFF)
+_SIGMA = "\u03a3"  # lower() depends on context (final sigma): never through the table
+_lower_word_bmp: np.ndarray | None = None
+
+
+def _lower_word_table() -> np.ndarray:
+    """BMP code point -> code point of `word_chars(chr(cp))`, or _NOT_WORD when that is empty.
+
+    One lookup does what `text.lower()` and the word table do: str.lower() maps every BMP
+    character to one character except U+0130 (to "i" + U+0307, and U+0307 is not a word
+    character) and Σ (final sigma, which depends on the neighbours: excluded by the caller).
+    """
+    global _lower_word_bmp
+    if _lower_word_bmp is None:
+        words = _word_table()
+        cps = np.arange(_BMP, dtype=np.uint32)
+        cps = cps[(cps < 0xD800) | (cps >= 0xE000)]  # surrogates are not characters
+        singles = cps[(cps != 0x130) & (cps != 0x3A3)]
+        lowered = np.frombuffer(
+            singles.tobytes().decode("utf-32-le").lower().encode("utf-32-le"), dtype="<u4"
+        )
+        if len(lowered) != len(singles) or int(lowered.max()) >= _BMP:
+            raise RuntimeError("str.lower() maps a BMP character outside the table's model")
+        table = np.full(_BMP, _NOT_WORD, dtype=np.uint32)
+        table[singles] = np.where(words[lowered], lowered, _NOT_WORD)
+        for cp in (0x130, 0x3A3):  # 0x3A3 only for completeness: callers skip texts with Σ
+            kept = word_chars(chr(cp))
+            if kept:
+                table[cp] = ord(kept)
+        _lower_word_bmp = table
+    return _lower_word_bmp
+
+
 def word_codepoints(text: str) -> np.ndarray:
     """Code points of `word_chars(text)` (uint32), by table lookup instead of a regex."""
+    if _SIGMA not in text:
+        try:
+            cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        except UnicodeEncodeError:  # lone surrogates: the regex path handles them
+            return np.frombuffer(word_chars(text).encode("utf-32-le", "surrogatepass"), "<u4")
+        if not cps.size:
+            return cps
+        if int(cps.max()) < _BMP:
+            # Lower-casing and the word filter in one lookup (equal to the path below).
+            mapped = _lower_word_table()[cps]
+            return mapped[mapped != _NOT_WORD]
+    return _lowered_word_codepoints(text)
+
+
+def _lowered_word_codepoints(text: str) -> np.ndarray:
+    """`word_codepoints` through str.lower() and the word table (astral characters, Σ)."""
     try:
         cps = np.frombuffer(text.lower().encode("utf-32-le"), dtype="<u4")
     except UnicodeEncodeError:  # lone surrogates: the regex path handles them
@@ -136,19 +185,28 @@ def codepoint_shingle_hashes(word_cps: np.ndarray, n: int = DEFAULT_NGRAM) -> np
         return np.zeros(0, dtype=np.uint64)
     width = min(n, len(cps))
     count = len(cps) - width + 1
-    h = np.zeros(count, dtype=np.uint64)
-    base = np.uint64(_BASE)
-    for j in range(width):
-        h *= base  # uint64 arithmetic wraps modulo 2**64, as the reference masks
+    # Horner's rule, in place; uint64 arithmetic wraps modulo 2**64, as the reference masks.
+    h = cps[:count] * _U_BASE if width > 1 else cps[:count].copy()
+    for j in range(1, width):
         h += cps[j : j + count]
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(_M1)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(_M2)
-    h ^= h >> np.uint64(31)
+        if j < width - 1:
+            h *= _U_BASE
+    # splitmix64 finalizer through one scratch array instead of a temporary per shift.
+    tmp = np.right_shift(h, _U30)
+    h ^= tmp
+    h *= _U_M1
+    np.right_shift(h, _U27, out=tmp)
+    h ^= tmp
+    h *= _U_M2
+    np.right_shift(h, _U31, out=tmp)
+    h ^= tmp
     return h
 
 
+_U_BASE = np.uint64(_BASE)
+_U_M1 = np.uint64(_M1)
+_U_M2 = np.uint64(_M2)
+_U27, _U30, _U31 = np.uint64(27), np.uint64(30), np.uint64(31)
 _BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
 # Up to 255 rows of 0/1 bytes add up in uint64 byte lanes without a carry between lanes.
 _LANE_ROWS = 255

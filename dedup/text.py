@@ -14,8 +14,11 @@ import unicodedata
 
 import lxml.etree
 import lxml.html
+import numpy as np
 
+from dedup import t2s
 from dedup.nfkc import nfkc
+from dedup.t2s import to_simplified, to_simplified_whole
 
 __all__ = ["html_to_text", "nfkc", "normalize_text", "normalize_text_reference", "to_simplified"]
 
@@ -69,44 +72,13 @@ _CUT_REST_M = re.compile(
     r"|手机上长按并复制下列链接或二维码分享本文章.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
-_DROP_LINE_M = re.compile(
-    r"(?:^#{1,6}[^\S\n]*(?:💥[^\S\n]*)?\[)"
-    r"|(?:\]\((?:https?:)?[^)\n]*\)[^\S\n]*(?:&nbsp;|\|))"
-    r"|gfw-breaker|\(需翻墙"
-    r"|^-{3,}$|^={3,}$"
-    r"|^[^\S\n]*(?:©|\(c\)|copyright\b|版权所有)"
-    r"|版权声明:",
-    re.IGNORECASE | re.MULTILINE,
-)
-# The line-start alternatives of _DROP_LINE_M behind a literal "\n" (searched in "\n" + text),
-# which the regex engine finds with a fast scan; only a prefilter.
+# The line-start alternatives of _DROP_LINE behind a literal "\n" (searched in "\n" + text),
+# which the regex engine finds with a fast scan.
 _DROP_AT_LINE_START = re.compile(
     r"\n(?:#{1,6}[^\S\n]*(?:💥[^\S\n]*)?\[|-{3,}(?=\n|\Z)|={3,}(?=\n|\Z)"
     r"|[^\S\n]*(?:©|\(c\)|copyright\b|版权所有))",
     re.IGNORECASE,
 )
-
-_converter_lock = threading.Lock()
-_converter = None
-
-
-def _t2s():
-    """The OpenCC Traditional-to-Simplified converter, built once on first use."""
-    global _converter
-    if _converter is None:
-        with _converter_lock:
-            if _converter is None:
-                import opencc  # imported lazily: building the converter loads dictionaries
-
-                _converter = opencc.OpenCC("t2s")
-    return _converter
-
-
-def to_simplified(text: str) -> str:
-    """Convert Traditional Chinese characters to Simplified (OpenCC t2s)."""
-    if not text:
-        return ""
-    return _t2s().convert(text)
 
 
 def html_to_text(html: str) -> str:
@@ -152,23 +124,26 @@ def normalize_text(text: str) -> str:
     """
     if not text:
         return ""
-    text = to_simplified(nfkc(text))
+    text, found = _fold(text)
     # Each line space-collapsed and stripped as the reference does (str.split() splits on the
     # same whitespace as \s), empty lines dropped: from here on lines are joined by "\n" only.
-    text = "\n".join([kept for raw in text.splitlines() if (kept := " ".join(raw.split()))])
+    # Without other whitespace than " " and "\n", splitlines() (a slow per-character scan)
+    # splits exactly where split("\n") does.
+    lines = text.splitlines() if found & _OTHER_SPACE else text.split("\n")
+    text = "\n".join([kept for raw in lines if (kept := " ".join(raw.split()))])
     if not text:
         return ""
-    # Prefilters on `lowered` only decide whether to run an exact filter, so a superset is
-    # fine: it is taken before the cut and the drops.
-    lowered = text.lower()
-    if _may_cut(text, lowered):
+    # The prefilters only decide whether to run an exact filter, so a superset is fine: `asc`
+    # (the ASCII characters, lower-cased) is taken before the cut and the drops. A character
+    # outside ASCII that sre's IGNORECASE matches to an ASCII letter (ſ, K, İ, ı) would be
+    # missed by it: then asc is None and every filter runs.
+    asc = None if found & _CASE_EXOTIC else text.encode("ascii", "ignore").lower()
+    if _may_cut(text, asc):
         cut = _CUT_REST_M.search(text)
         if cut is not None:
             text = text[: cut.start()].rstrip("\n")
-    if _may_drop(text, lowered):
-        text = _drop_lines(text)
-    # Case-insensitive literals: besides lower(), sre also matches "ſ" to "s" (checked by a test).
-    if "//" in text or "weserv" in lowered or "ſ" in text:
+    text = _drop_lines(text, asc)
+    if "//" in text or asc is None or b"weserv" in asc:
         text = "\n".join(
             [
                 kept
@@ -179,46 +154,89 @@ def normalize_text(text: str) -> str:
     return text
 
 
-def _may_cut(text: str, lowered: str) -> bool:
+# Bits of the per-code-point class table, above t2s' KEY and CHANGED bits.
+_OTHER_SPACE = 4  # whitespace or line break other than " " and "\n" (tab, CR, U+2028, ...)
+_CASE_EXOTIC = 8  # non-ASCII, yet IGNORECASE-equal to an ASCII letter (a test checks the list)
+_EXOTIC_CHARS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
+_classes: np.ndarray | None = None
+_classes_lock = threading.Lock()
+
+
+def _class_table() -> np.ndarray:
+    """uint8 per code point: t2s KEY/CHANGED bits, _OTHER_SPACE, _CASE_EXOTIC (built once)."""
+    global _classes
+    if _classes is None:
+        with _classes_lock:
+            if _classes is None:
+                flags = t2s.flag_table()
+                if flags is None:  # no run tables: every character sends the text to OpenCC
+                    table = np.full(0x110000, t2s.KEY | t2s.CHANGED, dtype=np.uint8)
+                else:
+                    table = flags.copy()
+                # str.isspace() holds for no code point above U+3000 (a test checks all).
+                for cp in range(0x3001):
+                    if chr(cp).isspace() and cp not in (0x20, 0x0A):
+                        table[cp] |= _OTHER_SPACE
+                for ch in _EXOTIC_CHARS:
+                    table[ord(ch)] |= _CASE_EXOTIC
+                _classes = table
+    return _classes
+
+
+def _fold(text: str) -> tuple[str, int]:
+    """NFKC then t2s of `text`, and the OR of the class bits of the NFKC text's characters.
+
+    OpenCC's keys and values are CJK only, so the t2s step changes no bit but KEY/CHANGED.
+    """
+    text = nfkc(text)
+    try:
+        cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    except UnicodeEncodeError:  # lone surrogates: t2s raises as the reference does
+        return to_simplified(text), _OTHER_SPACE | _CASE_EXOTIC
+    classes = _class_table()[cps]
+    found = int(np.bitwise_or.reduce(classes)) if classes.size else 0
+    if found & t2s.CHANGED:
+        text = t2s.convert_changed(text, (classes & t2s.CHANGED).nonzero()[0])
+    return text, found
+
+
+def _may_cut(text: str, asc: bytes | None) -> bool:
     """False only when no line can match `_CUT_REST_M` (each alternative has a literal part)."""
     return (
-        "分享" in text
+        asc is None
+        or b"share" in asc
+        or "分享" in text
         or "手机上长按" in text
-        or "share" in lowered
-        or "获取更多rss" in lowered
-        or "ſ" in text
+        or (b"rss" in asc and "获取更多" in text)
     )
 
 
-def _may_drop(text: str, lowered: str) -> bool:
-    """False only when no line can match `_DROP_LINE_M` (literal tests first: cheap)."""
-    return (
-        "](" in text
-        or "(需翻墙" in text
-        or "版权声明:" in text
-        or "gfw-breaker" in lowered
-        or _DROP_AT_LINE_START.search("\n" + text) is not None
-    )
+# The other alternatives of _DROP_LINE, each found by a fast literal scan: the link list after
+# "](", "gfw-breaker" and the plain literals. No pattern crosses a line break.
+_DROP_LINK = re.compile(r"\]\((?:https?:)?[^)\n]*\)[^\S\n]*(?:&nbsp;|\|)", re.IGNORECASE)
+_DROP_GFW = re.compile(r"gfw-breaker", re.IGNORECASE)
+_DROP_LITERALS = ("(需翻墙", "版权声明:")
 
 
-def _drop_lines(text: str) -> str:
-    """Remove every line holding a `_DROP_LINE_M` match (found in one scan of the whole text)."""
-    drop: list[tuple[int, int]] = []
-    pos = 0
-    while True:
-        m = _DROP_LINE_M.search(text, pos)
-        if m is None:
-            break
-        start = text.rfind("\n", 0, m.start()) + 1
-        end = text.find("\n", m.start())
-        end = len(text) if end < 0 else end + 1
-        drop.append((start, end))
-        pos = end
-    if not drop:
+def _drop_lines(text: str, asc: bytes | None) -> str:
+    """Remove every line holding a `_DROP_LINE` match (each alternative searched apart)."""
+    hits = [m.start() for m in _DROP_AT_LINE_START.finditer("\n" + text)]  # = its line's start
+    if "](" in text:
+        hits += [m.start() for m in _DROP_LINK.finditer(text)]
+    if asc is None or b"gfw-breaker" in asc:
+        hits += [m.start() for m in _DROP_GFW.finditer(text)]
+    for literal in _DROP_LITERALS:
+        at = text.find(literal)
+        while at >= 0:
+            hits.append(at)
+            at = text.find(literal, at + 1)
+    if not hits:
         return text
     kept: list[str] = []
     last = 0
-    for start, end in drop:
+    for start in sorted({text.rfind("\n", 0, hit) + 1 for hit in hits}):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
         kept.append(text[last:start])
         last = end
     kept.append(text[last:])
@@ -229,7 +247,7 @@ def normalize_text_reference(text: str) -> str:
     """The straightforward line-by-line `normalize_text` (its specification, for tests)."""
     if not text:
         return ""
-    text = to_simplified(unicodedata.normalize("NFKC", text))
+    text = to_simplified_whole(unicodedata.normalize("NFKC", text))
     kept: list[str] = []
     for raw in text.splitlines():
         line = _SPACES.sub(" ", raw).strip()
