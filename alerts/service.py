@@ -26,6 +26,10 @@ from store.state import write_transaction
 
 logger = logging.getLogger(__name__)
 
+# How long a claimed alert is left to its sender before another may retry it (a send that
+# takes longer than this has hung; channels time out well before).
+_CLAIM_LEASE_MS = 10 * 60 * 1000
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts_matches (
     id INTEGER PRIMARY KEY,
@@ -362,6 +366,8 @@ class AlertService:
             if self.clock() - started > self.config.delivery.budget:
                 logger.warning("alert delivery budget used up; the rest goes out next time")
                 break
+            if not self._claim(outbox_id, now):
+                continue  # another process or thread is sending it
             notifier = self._notifier(channel)
             message = AlertMessage(kind, title, body, json.loads(data), event_id)
             try:
@@ -393,6 +399,21 @@ class AlertService:
         if sent or failed:
             logger.info("alerts: %d sent, %d failed, %d pending", sent, failed, waiting)
         return DeliveryReport(sent, failed, waiting)
+
+    def _claim(self, outbox_id: int, now: int) -> bool:
+        """Take a due alert for sending; False when another sender took it first.
+
+        Claiming pushes its next attempt past the lease, so a crawl and the daemon flushing at
+        the same moment never send it twice; a sender killed mid-send leaves it to be retried
+        once the lease runs out.
+        """
+        with write_transaction(self.conn):
+            cur = self.conn.execute(
+                "UPDATE alerts_outbox SET next_attempt_ms = ?"
+                " WHERE id = ? AND state = 'pending' AND next_attempt_ms <= ?",
+                (now + _CLAIM_LEASE_MS, outbox_id, now),
+            )
+        return cur.rowcount == 1
 
     def _failed(self, outbox_id: int, attempts: int, error: str) -> None:
         retry_at = self._now_ms() + self._backoff_ms(attempts)

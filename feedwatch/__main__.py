@@ -2,4 +2,6 @@
 
 from feedwatch.cli import main
 
-raise SystemExit(main())
+# Guarded: extraction workers are spawned processes, and they import the parent's __main__.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ from scrapy.settings import Settings
 
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
+from feedwatch.workers import close_shared_pool
 from scheduler.locks import outlet_lock
 from store.state import RunLog, open_state
 
@@ -113,7 +114,10 @@ def _crawl_locked(
         crawler = process.create_crawler(name)
         crawlers.append((name, crawler))
         process.crawl(crawler)
-    process.start()
+    try:
+        process.start()
+    finally:
+        close_shared_pool()
     summaries = []
     for name, crawler in crawlers:
         summary = _summarize(name, crawler.stats.get_stats() if crawler.stats else {})

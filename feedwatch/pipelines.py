@@ -12,9 +12,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun, body_text_length
-from feedwatch.config import load_config
+from alerts.service import DeliveryReport
+from feedwatch.config import Config, load_config
 from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
+from feedwatch.workers import SerialThread
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
@@ -64,15 +66,19 @@ class NormalizePipeline:
 
 
 class StorePipeline:
-    """Hand each entry to the Ingestor; keep only new stories in the crawl's output."""
+    """Hand each entry to the Ingestor; keep only new stories in the crawl's output.
+
+    The Ingestor and its state connection live on one `SerialThread`: entries are stored one at
+    a time in arrival order, while the crawl goes on fetching and parsing.
+    """
 
     def __init__(self, crawler: Crawler, config_path: str) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
         self.body_lengths: list[int] = []  # of this run's new stories, for source-health alerts
         config = load_config(config_path)
-        self.conn = open_state(config.state_db)
-        self.ingestor = Ingestor(config, self.conn)
+        self.thread = SerialThread("feedwatch-store")
+        self.ingestor = self.thread.call(_open_ingestor, config)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -81,20 +87,19 @@ class StorePipeline:
             raise NotConfigured("FEEDWATCH_CONFIG is not set")
         return cls(crawler, config_path)
 
-    def process_item(self, item: FeedEntry) -> FeedEntry:
+    async def process_item(self, item: FeedEntry) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
-        outcome = self.ingestor.ingest(
-            Story(
-                outlet=item.outlet,
-                canonical_url=item.canonical_url,
-                stored=item.notes["stored"],  # type: ignore[arg-type]
-                first_seen_ms=item.first_seen,
-                guid=item.guid,
-                full_text=item.full_text,
-                body_html=item.body_html,
-            )
+        story = Story(
+            outlet=item.outlet,
+            canonical_url=item.canonical_url,
+            stored=item.notes["stored"],  # type: ignore[arg-type]
+            first_seen_ms=item.first_seen,
+            guid=item.guid,
+            full_text=item.full_text,
+            body_html=item.body_html,
         )
+        outcome = await self.thread.run(self.ingestor.ingest, story)
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
         if outcome.upgraded:
             self.stats.inc_value("store/upgraded")
@@ -107,15 +112,24 @@ class StorePipeline:
         logger.info("stored %s -> %s", item.url, item.path)
         return item
 
-    def close_spider(self) -> None:
-        if self.ingestor.alerts is not None:
-            self.ingestor.alerts.check_health([self._run_report()])
-        report = self.ingestor.deliver_alerts()
+    async def close_spider(self) -> None:
+        try:
+            report = await self.thread.run(self._finish, self._run_report())
+        finally:
+            self.thread.close()
         if report is not None:
             self.stats.set_value("alerts/sent", report.sent)
             self.stats.set_value("alerts/failed", report.failed)
             self.stats.set_value("alerts/waiting", report.waiting)
-        self.conn.close()
+
+    def _finish(self, run: OutletRun) -> DeliveryReport | None:
+        """On the store thread: health check, alert delivery, connection closed."""
+        try:
+            if self.ingestor.alerts is not None:
+                self.ingestor.alerts.check_health([run])
+            return self.ingestor.deliver_alerts()
+        finally:
+            self.ingestor.conn.close()
 
     def _run_report(self) -> OutletRun:
         """This run as the source-health check sees it."""
@@ -134,3 +148,8 @@ class StorePipeline:
             body_lengths=tuple(self.body_lengths),
             error="" if ok else f"all {failed} feeds failed",
         )
+
+
+def _open_ingestor(config: Config) -> Ingestor:
+    """An Ingestor on a state connection opened by (and so usable on) the calling thread."""
+    return Ingestor(config, open_state(config.state_db))

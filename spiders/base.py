@@ -1,7 +1,7 @@
 """OutletSpider: fetch an outlet's feeds, turn entries into FeedEntry items, fetch bodies when needed.
 
-A concrete outlet module subclasses it and overrides `extract_article` (its selectors) and, where
-its feed is odd, `entry_body`. The spider loader builds one subclass per configured outlet
+A concrete outlet module subclasses it and sets `page_extractor` (its selectors) and, where its
+feed is odd, overrides `entry_body`. The spider loader builds one subclass per configured outlet
 (`spiders.registry.spider_class_for`), setting `name`, `outlet_name` and `outlet`.
 """
 
@@ -21,8 +21,9 @@ from feedwatch.config import FeedConfig, OutletConfig
 from feedwatch.guards import RefusedRequest
 from feedwatch.items import FeedEntry
 from feedwatch.middlewares import AlreadyStored
+from feedwatch.workers import WorkerPool, default_workers, shared_pool
 from spiders import feeds
-from spiders.fallback import extract_with_trafilatura
+from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class OutletSpider(scrapy.Spider):
     default_domains: ClassVar[tuple[str, ...]] = ()
     # Without outlet selectors, or when they find nothing, extract the body with trafilatura.
     trafilatura_fallback: ClassVar[bool] = True
+    # The outlet's selectors: page HTML -> body in the seeds' shape, or None. A module-level
+    # function (it runs in an extraction worker, so it must pickle), read from the class.
+    page_extractor: ClassVar[PageExtractor | None] = None
 
     def count(self, key: str) -> None:
         """Increment a crawl stat (the crawl summary reads feeds/* and articles/*)."""
@@ -187,7 +191,7 @@ class OutletSpider(scrapy.Spider):
             return entry
         return scrapy.Request(
             entry.url,
-            callback=self.parse_article,
+            callback=self.parse_article_in_worker,
             errback=self.article_failed,
             meta={"entry": entry, "article": True},
             dont_filter=True,  # as for feeds: a silently dropped loop would lose the entry
@@ -216,38 +220,67 @@ class OutletSpider(scrapy.Spider):
 
     # -- articles -------------------------------------------------------------------------------
 
-    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """The article body in the seeds' shape, or None; outlets override with their selectors."""
-        return None
-
     def extract_body(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """The outlet's selectors, then trafilatura when they find nothing (a changed layout)."""
-        body = self.extract_article(response, entry)
-        if body or not self.trafilatura_fallback:
-            return body
-        if type(self).extract_article is not OutletSpider.extract_article:
+        """The outlet's selectors, then trafilatura when they find nothing (in this process)."""
+        return self._body_of(response, extract_page(*self._extract_args(response, entry)))
+
+    def _extract_args(
+        self, response: TextResponse, entry: FeedEntry
+    ) -> tuple[PageExtractor | None, bool, str, str, FeedEntry]:
+        # Read from the class: from the instance it would be a bound method of the spider.
+        selectors = type(self).page_extractor
+        return selectors, self.trafilatura_fallback, response.text, response.url, entry
+
+    def _body_of(self, response: TextResponse, extraction: Extraction) -> str | None:
+        if extraction.selectors_missed:
             logger.info("selectors found no body in %s; trying trafilatura", response.url)
-        return extract_with_trafilatura(response.text, response.url, entry)
+        return extraction.body
+
+    def worker_pool(self) -> WorkerPool:
+        """The crawl process's extraction workers (FEEDWATCH_WORKERS; 0: extract inline)."""
+        settings = getattr(self, "settings", None)
+        workers = default_workers()
+        if settings is not None:
+            workers = settings.getint("FEEDWATCH_WORKERS", workers)
+        return shared_pool(workers)
 
     def parse_article(self, response: Response) -> Iterator[FeedEntry]:
         """Put the extracted body into the entry; keep the summary when extraction fails."""
         entry: FeedEntry = response.meta["entry"]
-        self.count("articles/fetched")
         body: str | None = None
         if isinstance(response, TextResponse):
             try:
                 body = self.extract_body(response, entry)
             except Exception as exc:  # a layout we did not foresee: keep the summary
-                logger.warning(
-                    "extraction failed on %s: %s: %s", response.url, type(exc).__name__, exc
+                self._extraction_failed(response, exc)
+        yield self._with_body(response, entry, body)
+
+    async def parse_article_in_worker(self, response: Response) -> AsyncIterator[FeedEntry]:
+        """`parse_article` with the extraction in a worker process: the crawl keeps fetching."""
+        entry: FeedEntry = response.meta["entry"]
+        body: str | None = None
+        if isinstance(response, TextResponse):
+            try:
+                extraction = await self.worker_pool().run(
+                    extract_page, *self._extract_args(response, entry)
                 )
+                body = self._body_of(response, extraction)
+            except Exception as exc:  # as in parse_article
+                self._extraction_failed(response, exc)
+        yield self._with_body(response, entry, body)
+
+    def _extraction_failed(self, response: Response, exc: Exception) -> None:
+        logger.warning("extraction failed on %s: %s: %s", response.url, type(exc).__name__, exc)
+
+    def _with_body(self, response: Response, entry: FeedEntry, body: str | None) -> FeedEntry:
+        self.count("articles/fetched")
         if body:
             entry.body_html = body
             entry.full_text = True
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)
             entry.full_text = False
-        yield entry
+        return entry
 
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
         """Article fetch failed (4xx/5xx/timeout): log one line and yield the summary entry."""

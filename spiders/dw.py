@@ -16,9 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lxml import html as lxml_html
-from scrapy.http import TextResponse
 
-from feedwatch.items import FeedEntry
 from spiders.base import OutletSpider
 from spiders.fallback import format_date
 from spiders.html import body_div, date_div, img_tag
@@ -76,6 +74,4 @@ class DwSpider(OutletSpider):
     # dw.de: the 2015 RDF feed's links; dw.com: today's.
     default_domains = ("dw.com", "dw.de")
 
-    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """`article .rich-text` with lead image and teaser."""
-        return extract_dw_body(response.text)
+    page_extractor = extract_dw_body

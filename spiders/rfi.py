@@ -13,9 +13,7 @@ from __future__ import annotations
 import re
 
 from lxml import html as lxml_html
-from scrapy.http import TextResponse
 
-from feedwatch.items import FeedEntry
 from spiders.base import OutletSpider
 from spiders.html import body_div, date_div, img_tag
 
@@ -75,6 +73,4 @@ class RfiSpider(OutletSpider):
     kind = "rfi"
     default_domains = ("rfi.fr",)
 
-    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """`.t-content__chapo` + `.t-content__body`, in the seeds' shape."""
-        return extract_rfi_body(response.text)
+    page_extractor = extract_rfi_body

@@ -15,9 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lxml import html as lxml_html
-from scrapy.http import TextResponse
 
-from feedwatch.items import FeedEntry
 from spiders.base import OutletSpider
 from spiders.fallback import format_date
 from spiders.html import body_div, date_div, img_tag
@@ -65,6 +63,4 @@ class VoaSpider(OutletSpider):
     kind = "voa"
     default_domains = ("voachinese.com",)
 
-    def extract_article(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """`#article-content .wsw` with the cover image."""
-        return extract_voa_body(response.text)
+    page_extractor = extract_voa_body

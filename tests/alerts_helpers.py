@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,12 +67,14 @@ class Webhook:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.fail_with: int | None = None
         self.failed_requests = 0
+        self.delay = 0.0  # seconds each request takes (a slow endpoint)
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length) or b"{}")
+                time.sleep(hook.delay)
                 if hook.fail_with is not None:
                     hook.failed_requests += 1
                     self.send_response(hook.fail_with)

@@ -119,6 +119,34 @@ def test_undelivered_alerts_go_out_on_the_next_run(tmp_path: Path) -> None:
     assert len(_lines(tmp_path / "alerts.jsonl")) == 1
 
 
+def test_two_senders_at_once_send_each_alert_once(tmp_path: Path) -> None:
+    # A crawl and the daemon (or two outlets' crawlers) flush the same outbox at the same time.
+    import sqlite3
+    import threading
+
+    db = tmp_path / "state.sqlite3"
+    clock = Clock()
+    with webhook() as hook:
+        hook.delay = 0.5  # a slow endpoint: the other sender looks while the first one posts
+        conns = [sqlite3.connect(db, isolation_level=None, check_same_thread=False) for _ in "ab"]
+        services = [AlertService(c, _config(tmp_path, hook.url()), clock=clock) for c in conns]
+        services[0].on_new_story(story(KOREA, 1, "rfi"))
+        reports = []
+        threads = [
+            threading.Thread(target=lambda s=s: reports.append(s.deliver_pending()))
+            for s in services
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        for c in conns:
+            c.close()
+    assert len(hook.received) == 1
+    assert len(_lines(tmp_path / "alerts.jsonl")) == 1
+    assert sum(r.sent for r in reports) == 2 and all(r.failed == 0 for r in reports)
+
+
 def test_one_alert_per_story_whatever_happens(tmp_path: Path) -> None:
     clock = Clock()
     conn = memory_db()

@@ -136,3 +136,23 @@ def test_crawl_stores_each_story_once_in_the_item_format(site: tuple[FeedServer,
     assert sorted(p.name for p in archive.rglob("*.txt")) == before
     assert "total: 0 new items" in second.stdout
     assert server.requests[RFI_ARTICLE_PATH] == 1
+
+
+def test_extraction_workers_store_the_same_files_as_inline(
+    site: tuple[FeedServer, Path], tmp_path: Path
+) -> None:
+    _, config = site
+    archives = []
+    for workers in (0, 2):
+        folder = tmp_path / f"workers-{workers}"
+        folder.mkdir()
+        text = config.read_text(encoding="utf-8").replace(
+            "autothrottle: false}", f"autothrottle: false, extract_workers: {workers}}}"
+        )
+        (folder / "config.yaml").write_text(text, encoding="utf-8")
+        done = _crawl(folder / "config.yaml")
+        assert "total:" in done.stdout, done.stderr
+        archives.append({p.name: p.read_bytes() for p in (folder / "archive").rglob("*.txt")})
+    inline, pooled = archives
+    assert len(inline) > 100
+    assert pooled == inline

@@ -1,0 +1,150 @@
+"""Work taken off the Scrapy thread: a process pool for extraction, a thread for storing.
+
+Scrapy runs every callback and pipeline on one thread, so parsing a 120 KB article page blocks
+the downloads of every other request. Extraction is a pure function of the page text, so it
+runs in worker processes while the crawl process keeps fetching, parsing feeds and storing;
+`await pool.run(fn, *args)` from an async callback. With 0 workers (or no asyncio reactor) the
+function runs inline, with the same result.
+
+Workers are started with "spawn" (forking a process that runs Twisted threads is unsafe) once
+per crawl process, and only when the first page needs them. A worker that dies (a crash in a
+parser on hostile HTML) breaks the pool: that call is retried inline, logged in one line, and
+the next call gets a fresh pool.
+
+Storing waits on the disk (each item file is fsynced before its row commits), so the store
+pipeline runs its whole ingest step on one `SerialThread`: calls run one at a time in the order
+they were made, the state database connection never leaves that thread, and the crawl fetches
+and parses while a file is being synced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import sys
+import types
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def default_workers() -> int:
+    """One worker per CPU beyond the first (the crawl process keeps one), at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+class WorkerPool:
+    """Runs picklable module-level functions in worker processes, or inline with 0 workers."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(0, workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            with _main_module_hidden():
+                # Each submit starts a worker while none is idle: start them all in here.
+                for _ in range(self.workers):
+                    executor.submit(int)
+            self._executor = executor
+        return self._executor
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in a worker process; inline when there are no workers or the pool broke."""
+        if not self.workers or not _asyncio_loop_running():
+            return fn(*args)
+        try:
+            return await asyncio.wrap_future(self._pool().submit(fn, *args))
+        except BrokenProcessPool as exc:
+            logger.warning("extraction worker died (%s); running %s inline", exc, fn.__name__)
+            self._discard()
+            return fn(*args)
+
+    def _discard(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        """Stop the workers (they are idle: the crawl is over)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start processes without telling them the parent's __main__.
+
+    A spawned process imports the parent's main script first. Workers only run functions of
+    importable modules, and a script that calls feedwatch without an `if __name__ == "__main__"`
+    guard would otherwise run again, crawl included, in every worker.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _asyncio_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+_shared: WorkerPool | None = None
+
+
+def shared_pool(workers: int) -> WorkerPool:
+    """The process's pool (every outlet's crawler shares it), created on first use."""
+    global _shared
+    if _shared is None or _shared.workers != max(0, workers):
+        if _shared is not None:
+            _shared.close()
+        _shared = WorkerPool(workers)
+    return _shared
+
+
+def close_shared_pool() -> None:
+    """Stop the shared pool's workers, if any were started."""
+    global _shared
+    if _shared is not None:
+        _shared.close()
+        _shared = None
+
+
+class SerialThread:
+    """One thread that runs calls in the order they were made."""
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` on the thread, waiting for it (for set-up and tear-down)."""
+        return self._executor.submit(fn, *args).result()
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` on the thread, awaited from the event loop."""
+        future = self._executor.submit(fn, *args)
+        if not _asyncio_loop_running():
+            return future.result()
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        """Finish the calls already made, then stop the thread."""
+        self._executor.shutdown(wait=True)
