@@ -10,18 +10,19 @@ NFKC(text). Anything else (composing sequences, characters outside the table) fa
 
 from __future__ import annotations
 
+import codecs
 import threading
 import unicodedata
 
 import numpy as np
 
-__all__ = ["nfkc"]
+__all__ = ["MULTI", "nfkc", "nfkc_codepoints", "table"]
 
 # Code points the table covers: the BMP and the astral blocks with compatibility forms
 # (mathematical alphanumerics, enclosed alphanumerics/ideographs, CJK compatibility supplement).
 # Characters outside keep their code point; the final normalization check catches any change.
 _RANGES = ((0, 0x10000), (0x1D400, 0x1D800), (0x1F100, 0x1F300), (0x2F800, 0x2FA20))
-_MULTI = np.uint32(0xFFFFFFFF)  # marks a character whose NFKC form is several characters
+MULTI = np.uint32(0xFFFFFFFF)  # marks a character whose NFKC form is several characters
 
 _lock = threading.Lock()
 _table: np.ndarray | None = None
@@ -29,7 +30,7 @@ _multi: dict[int, str] = {}
 
 
 def _build() -> np.ndarray:
-    """Code point -> its NFKC code point (or _MULTI); built once, ~50 ms."""
+    """Code point -> its NFKC code point (or MULTI); built once, ~50 ms."""
     table = np.arange(0x110000, dtype=np.uint32)
     for lo, hi in _RANGES:
         for cp in range(lo, hi):
@@ -42,9 +43,14 @@ def _build() -> np.ndarray:
             if len(folded) == 1:
                 table[cp] = ord(folded)
             else:
-                table[cp] = _MULTI
+                table[cp] = MULTI
                 _multi[cp] = folded
     return table
+
+
+def table() -> np.ndarray:
+    """Code point -> the code point of its NFKC form, or MULTI when that is several characters."""
+    return _get_table()
 
 
 def _get_table() -> np.ndarray:
@@ -58,22 +64,28 @@ def _get_table() -> np.ndarray:
 
 def nfkc(text: str) -> str:
     """`unicodedata.normalize("NFKC", text)`, faster on text that needs only per-character folds."""
+    return nfkc_codepoints(text)[0]
+
+
+def nfkc_codepoints(text: str) -> tuple[str, np.ndarray | None]:
+    """`nfkc(text)` and, when the fold produced them on the way, its code points (uint32)."""
     if text.isascii() or unicodedata.is_normalized("NFKC", text):
-        return text
+        return text, None
     try:
         cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
     except UnicodeEncodeError:  # lone surrogates
-        return unicodedata.normalize("NFKC", text)
-    table = _get_table()
-    mapped = table[cps]
-    multi = mapped == _MULTI
-    has_multi = bool(multi.any())
-    if has_multi:
+        return unicodedata.normalize("NFKC", text), None
+    mapped = _get_table()[cps]
+    multi = mapped == MULTI
+    if np.count_nonzero(multi):
         mapped[multi] = cps[multi]
-    folded = mapped.tobytes().decode("utf-32-le")
-    if has_multi:
+        folded = codecs.utf_32_le_decode(mapped.data, None, True)[0]
         for cp in set(cps[multi].tolist()):
             folded = folded.replace(chr(cp), _multi[cp])
+        folded_cps = None
+    else:
+        folded = codecs.utf_32_le_decode(mapped.data, None, True)[0]
+        folded_cps = mapped
     if unicodedata.is_normalized("NFKC", folded):
-        return folded
-    return unicodedata.normalize("NFKC", text)
+        return folded, folded_cps
+    return unicodedata.normalize("NFKC", text), None

@@ -141,7 +141,7 @@ def word_codepoints(text: str) -> np.ndarray:
             return np.frombuffer(word_chars(text).encode("utf-32-le", "surrogatepass"), "<u4")
         if not cps.size:
             return cps
-        if int(cps.max()) < _BMP:
+        if int(np.maximum.reduce(cps)) < _BMP:
             # Lower-casing and the word filter in one lookup (equal to the path below).
             mapped = _lower_word_table()[cps]
             return mapped[mapped != _NOT_WORD]
@@ -207,7 +207,6 @@ _U_BASE = np.uint64(_BASE)
 _U_M1 = np.uint64(_M1)
 _U_M2 = np.uint64(_M2)
 _U27, _U30, _U31 = np.uint64(27), np.uint64(30), np.uint64(31)
-_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
 # Up to 255 rows of 0/1 bytes add up in uint64 byte lanes without a carry between lanes.
 _LANE_ROWS = 255
 
@@ -216,19 +215,22 @@ def bit_counts(hashes: np.ndarray) -> np.ndarray:
     """How many of `hashes` have each bit set (int64[64], bit b at index b)."""
     total = len(hashes)
     # One byte per bit (bit b of a hash lands in byte b of its 64-byte row), seen as 8 uint64
-    # words per hash: adding words adds 8 bit counters at once.
+    # words per hash: adding words adds 8 bit counters at once. (np.add.reduce, not .sum():
+    # the method's Python wrapper costs as much as the work on a document's hashes.)
     words = np.unpackbits(
         np.ascontiguousarray(hashes, dtype="<u8").view(np.uint8), bitorder="little"
     ).view(np.uint64)
     groups = total // _LANE_ROWS
     split = _LANE_ROWS * groups * 8
-    counts = words[split:].reshape(-1, 8).sum(axis=0, dtype=np.uint64).view(np.uint8)
-    counts = counts.astype(np.int64)
+    counts = _add(words[split:].reshape(-1, 8), axis=0).view(np.uint8).astype(np.int64)
     if groups:
         # Row r of the (255, groups*8) view holds hashes r*groups..: each column adds 255 hashes.
-        lanes = words[:split].reshape(_LANE_ROWS, groups * 8).sum(axis=0, dtype=np.uint64)
-        counts += lanes.view(np.uint8).reshape(groups, 64).sum(axis=0, dtype=np.int64)
+        lanes = _add(words[:split].reshape(_LANE_ROWS, groups * 8), axis=0)
+        counts += _add(lanes.view(np.uint8).reshape(groups, 64), axis=0, dtype=np.int64)
     return counts
+
+
+_add = np.add.reduce
 
 
 def fingerprint_hashes(hashes: np.ndarray) -> int:
@@ -236,7 +238,8 @@ def fingerprint_hashes(hashes: np.ndarray) -> int:
     total = len(hashes)
     if total == 0:
         return 0
-    return int(_BIT_WEIGHTS[2 * bit_counts(hashes) > total].sum())
+    majority = np.packbits(2 * bit_counts(hashes) > total, bitorder="little")  # bit b -> byte b//8
+    return int.from_bytes(majority.tobytes(), "little")
 
 
 def fingerprint(text: str, n: int = DEFAULT_NGRAM) -> int:

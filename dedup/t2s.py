@@ -33,6 +33,7 @@ import numpy as np
 __all__ = [
     "CHANGED",
     "KEY",
+    "MAX_RUNS",
     "convert_changed",
     "converter",
     "dictionary_digest",
@@ -51,7 +52,7 @@ KEY = 1
 CHANGED = 2
 # With more changed characters than this, one OpenCC call over the whole text is cheaper than
 # one per run (a call costs ~2.5 µs of fixed overhead; OpenCC itself ~60 ns per character).
-_MAX_RUNS = 48
+MAX_RUNS = 48
 
 _lock = threading.Lock()
 _converter: Any = None
@@ -159,7 +160,7 @@ def to_simplified(text: str) -> str:
     except UnicodeEncodeError:  # lone surrogates: OpenCC raises the same error as before
         return str(conv.convert(text))
     changed = (flags[cps] & CHANGED).nonzero()[0]
-    return convert_changed(text, changed) if changed.size else text
+    return convert_changed(text, changed.tolist()) if changed.size else text
 
 
 # Converted runs by text: the same short runs ("什么", "覆盖") recur in every document.
@@ -168,17 +169,20 @@ _RUN_CACHE_SIZE = 8192
 _RUN_CACHE_CHARS = 32
 
 
-def convert_changed(text: str, changed: np.ndarray) -> str:
-    """OpenCC t2s of `text`, given the positions of its CHANGED characters (`flag_table`)."""
+def convert_changed(text: str, changed: list[int]) -> str:
+    """OpenCC t2s of `text`, given the positions of its CHANGED characters (`flag_table`).
+
+    More than MAX_RUNS positions may be cut short: the text then goes to OpenCC whole.
+    """
     conv = converter()
     keys = _key_chars
-    if changed.size > _MAX_RUNS or not keys:  # many runs: one call is cheaper
+    if len(changed) > MAX_RUNS or not keys:  # many runs: one call is cheaper
         return str(conv.convert(text))
     cache = _run_cache
     n = len(text)
     parts: list[str] = []
     done = 0  # text[:done] is in `parts`; text[done - 1] is not a key character (or done == 0)
-    for pos in changed.tolist():
+    for pos in changed:
         if pos < done:
             continue  # inside the run just converted
         start = pos

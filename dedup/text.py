@@ -7,6 +7,7 @@ Both functions are pure and never raise on bad input: garbage in gives (possibly
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import threading
@@ -17,7 +18,9 @@ import lxml.html
 import numpy as np
 
 from dedup import t2s
+from dedup.nfkc import MULTI as NFKC_MULTI
 from dedup.nfkc import nfkc
+from dedup.nfkc import table as nfkc_table
 from dedup.t2s import to_simplified, to_simplified_whole
 
 __all__ = ["html_to_text", "nfkc", "normalize_text", "normalize_text_reference", "to_simplified"]
@@ -124,12 +127,12 @@ def normalize_text(text: str) -> str:
     """
     if not text:
         return ""
-    text, found = _fold(text)
+    text, cats = _fold(text)
     # Each line space-collapsed and stripped as the reference does (str.split() splits on the
     # same whitespace as \s), empty lines dropped: from here on lines are joined by "\n" only.
     # Without other whitespace than " " and "\n", splitlines() (a slow per-character scan)
     # splits exactly where split("\n") does.
-    lines = text.splitlines() if found & _OTHER_SPACE else text.split("\n")
+    lines = text.splitlines() if bytes((_OTHER_SPACE,)) in cats else text.split("\n")
     text = "\n".join([kept for raw in lines if (kept := " ".join(raw.split()))])
     if not text:
         return ""
@@ -137,7 +140,7 @@ def normalize_text(text: str) -> str:
     # (the ASCII characters, lower-cased) is taken before the cut and the drops. A character
     # outside ASCII that sre's IGNORECASE matches to an ASCII letter (ſ, K, İ, ı) would be
     # missed by it: then asc is None and every filter runs.
-    asc = None if found & _CASE_EXOTIC else text.encode("ascii", "ignore").lower()
+    asc = None if bytes((_CASE_EXOTIC,)) in cats else text.encode("ascii", "ignore").lower()
     if _may_cut(text, asc):
         cut = _CUT_REST_M.search(text)
         if cut is not None:
@@ -154,50 +157,99 @@ def normalize_text(text: str) -> str:
     return text
 
 
-# Bits of the per-code-point class table, above t2s' KEY and CHANGED bits.
-_OTHER_SPACE = 4  # whitespace or line break other than " " and "\n" (tab, CR, U+2028, ...)
-_CASE_EXOTIC = 8  # non-ASCII, yet IGNORECASE-equal to an ASCII letter (a test checks the list)
+# What the later steps need to know of a character, one category per code point, of the
+# character NFKC makes of it (categories never overlap: t2s keys are CJK).
+_T2S_KEY = 1  # occurs in an OpenCC key, changed by none
+_T2S_CHANGED = 2  # changed by some OpenCC key
+_OTHER_SPACE = 3  # whitespace or line break other than " " and "\n" (tab, CR, U+2028, ...)
+_CASE_EXOTIC = 4  # non-ASCII, yet IGNORECASE-equal to an ASCII letter (a test checks the list)
+_NFKC_MULTI = 5  # NFKC makes several characters of it
 _EXOTIC_CHARS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
-_classes: np.ndarray | None = None
-_classes_lock = threading.Lock()
+_CATEGORY_SHIFT = 24  # above the 21 bits of a code point
+_fold_table: np.ndarray | None = None
+_fold_lock = threading.Lock()
 
 
-def _class_table() -> np.ndarray:
-    """uint8 per code point: t2s KEY/CHANGED bits, _OTHER_SPACE, _CASE_EXOTIC (built once)."""
-    global _classes
-    if _classes is None:
-        with _classes_lock:
-            if _classes is None:
-                flags = t2s.flag_table()
-                if flags is None:  # no run tables: every character sends the text to OpenCC
-                    table = np.full(0x110000, t2s.KEY | t2s.CHANGED, dtype=np.uint8)
-                else:
-                    table = flags.copy()
-                # str.isspace() holds for no code point above U+3000 (a test checks all).
-                for cp in range(0x3001):
-                    if chr(cp).isspace() and cp not in (0x20, 0x0A):
-                        table[cp] |= _OTHER_SPACE
-                for ch in _EXOTIC_CHARS:
-                    table[ord(ch)] |= _CASE_EXOTIC
-                _classes = table
-    return _classes
+def _categories() -> np.ndarray:
+    """uint8 category of each code point as it is (not of its NFKC form)."""
+    flags = t2s.flag_table()
+    cats = np.zeros(0x110000, dtype=np.uint8)
+    if flags is None:  # no run tables: any non-ASCII character sends the text to OpenCC whole
+        cats[0x80:] = _T2S_CHANGED
+    else:
+        cats[(flags & t2s.KEY) != 0] = _T2S_KEY
+        cats[(flags & t2s.CHANGED) != 0] = _T2S_CHANGED
+    # str.isspace() holds for no code point above U+3000 (a test checks all).
+    for cp in range(0x3001):
+        if chr(cp).isspace() and cp not in (0x20, 0x0A):
+            cats[cp] = _OTHER_SPACE
+    for ch in _EXOTIC_CHARS:
+        cats[ord(ch)] = _CASE_EXOTIC
+    return cats
 
 
-def _fold(text: str) -> tuple[str, int]:
-    """NFKC then t2s of `text`, and the OR of the class bits of the NFKC text's characters.
+def _table() -> np.ndarray:
+    """uint32 per code point: its NFKC code point | the category of that << 24 (built once)."""
+    global _fold_table
+    if _fold_table is None:
+        with _fold_lock:
+            if _fold_table is None:
+                folded = nfkc_table().copy()
+                multi = folded == NFKC_MULTI
+                folded[multi] = np.arange(0x110000, dtype=np.uint32)[multi]
+                cats = _categories()[folded]
+                cats[multi] = _NFKC_MULTI
+                _fold_table = folded | (cats.astype(np.uint32) << _CATEGORY_SHIFT)
+    return _fold_table
 
-    OpenCC's keys and values are CJK only, so the t2s step changes no bit but KEY/CHANGED.
-    """
-    text = nfkc(text)
+
+def _look(text: str) -> tuple[np.ndarray, np.ndarray, bytes] | None:
+    """(code points, their NFKC code points, the categories as bytes); None for surrogates."""
     try:
         cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    except UnicodeEncodeError:  # lone surrogates: t2s raises as the reference does
-        return to_simplified(text), _OTHER_SPACE | _CASE_EXOTIC
-    classes = _class_table()[cps]
-    found = int(np.bitwise_or.reduce(classes)) if classes.size else 0
-    if found & t2s.CHANGED:
-        text = t2s.convert_changed(text, (classes & t2s.CHANGED).nonzero()[0])
-    return text, found
+    except UnicodeEncodeError:
+        return None
+    entries = _table()[cps]
+    top = entries.view(np.uint8)[3::4]  # the category byte of each little-endian entry
+    cats = top.tobytes()
+    top[:] = 0
+    return cps, entries, cats
+
+
+def _fold(text: str) -> tuple[str, bytes]:
+    """NFKC then t2s of `text` (one table lookup), and the categories of the NFKC text.
+
+    OpenCC's keys and values are CJK only: the t2s step changes no category but the t2s ones.
+    """
+    looked = _look(text)
+    if looked is None:  # lone surrogates: t2s raises as the reference does
+        return to_simplified(nfkc(text)), _ALL_CATEGORIES
+    _, mapped, cats = looked
+    folded = None
+    if bytes((_NFKC_MULTI,)) not in cats:
+        # Per-character NFKC: exact when the result is normalized (see dedup.nfkc).
+        folded = codecs.utf_32_le_decode(mapped.data, None, True)[0]
+        if not unicodedata.is_normalized("NFKC", folded):
+            folded = None
+    if folded is None:  # multi-character forms ("…") or composition: fold, then look again
+        folded = nfkc(text)
+        looked = _look(folded)
+        if looked is None or not np.array_equal(looked[0], looked[1]):
+            return to_simplified(folded), _ALL_CATEGORIES  # not expected: NFKC text is stable
+        cats = looked[2]
+    changed = bytes((_T2S_CHANGED,))
+    count = cats.count(changed)
+    if count:
+        at = cats.find(changed)
+        positions: list[int] = []
+        while at >= 0 and len(positions) <= t2s.MAX_RUNS:
+            positions.append(at)
+            at = cats.find(changed, at + 1)
+        folded = t2s.convert_changed(folded, positions)
+    return folded, cats
+
+
+_ALL_CATEGORIES = bytes(range(_NFKC_MULTI + 1))
 
 
 def _may_cut(text: str, asc: bytes | None) -> bool:

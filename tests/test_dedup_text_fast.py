@@ -25,10 +25,33 @@ def test_no_whitespace_above_u3000_and_line_breaks_are_whitespace() -> None:
     assert not any(ch.isspace() for ch in _NON_ASCII if ord(ch) > 0x3000)
     breaks = {ch for ch in map(chr, range(0x3001)) if len(f"a{ch}b".splitlines()) == 2}
     assert breaks and all(ch.isspace() for ch in breaks)
-    table = dtext._class_table()
+    cats = dtext._categories()
     for cp in range(0x3001):
-        marked = bool(table[cp] & dtext._OTHER_SPACE)
+        marked = cats[cp] == dtext._OTHER_SPACE
         assert marked == (chr(cp).isspace() and cp not in (0x20, 0x0A)), hex(cp)
+
+
+def test_fold_table_holds_each_characters_nfkc_form_and_its_category() -> None:
+    import unicodedata
+
+    from dedup import nfkc as dnfkc
+
+    table = dtext._table()
+    cats = dtext._categories()
+    covered = {cp for lo, hi in dnfkc._RANGES for cp in range(lo, hi)}
+    for cp in [*sorted(covered), 0x10781, 0x20000, 0x10FFFF]:
+        if 0xD800 <= cp < 0xE000:
+            continue
+        entry = int(table[cp])
+        # outside the NFKC table's ranges a character stands for itself (the check after the
+        # per-character fold catches any change)
+        folded = unicodedata.normalize("NFKC", chr(cp)) if cp in covered else chr(cp)
+        category = entry >> dtext._CATEGORY_SHIFT
+        if len(folded) == 1:
+            assert entry & 0xFFFFFF == ord(folded), hex(cp)
+            assert category == cats[ord(folded)], hex(cp)
+        else:
+            assert (entry & 0xFFFFFF, category) == (cp, dtext._NFKC_MULTI), hex(cp)
 
 
 def test_case_exotic_characters_are_exactly_the_non_ascii_ascii_letter_matches() -> None:
