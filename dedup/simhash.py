@@ -185,12 +185,19 @@ def codepoint_shingle_hashes(word_cps: np.ndarray, n: int = DEFAULT_NGRAM) -> np
         return np.zeros(0, dtype=np.uint64)
     width = min(n, len(cps))
     count = len(cps) - width + 1
-    # Horner's rule, in place; uint64 arithmetic wraps modulo 2**64, as the reference masks.
-    h = cps[:count] * _U_BASE if width > 1 else cps[:count].copy()
-    for j in range(1, width):
-        h += cps[j : j + count]
-        if j < width - 1:
-            h *= _U_BASE
+    # uint64 arithmetic wraps modulo 2**64, as the reference masks.
+    if width == 4:
+        # c0*B^3 + c1*B^2 + c2*B + c3 = (c0*B + c1)*B^2 + (c2*B + c3): two passes over pairs.
+        pairs = cps[:-1] * _U_BASE
+        pairs += cps[1:]
+        h = pairs[:count] * _U_BASE2
+        h += pairs[2 : 2 + count]
+    else:  # Horner's rule, in place
+        h = cps[:count] * _U_BASE if width > 1 else cps[:count].copy()
+        for j in range(1, width):
+            h += cps[j : j + count]
+            if j < width - 1:
+                h *= _U_BASE
     # splitmix64 finalizer through one scratch array instead of a temporary per shift.
     tmp = np.right_shift(h, _U30)
     h ^= tmp
@@ -204,6 +211,7 @@ def codepoint_shingle_hashes(word_cps: np.ndarray, n: int = DEFAULT_NGRAM) -> np
 
 
 _U_BASE = np.uint64(_BASE)
+_U_BASE2 = np.uint64(_BASE * _BASE & MASK64)
 _U_M1 = np.uint64(_M1)
 _U_M2 = np.uint64(_M2)
 _U27, _U30, _U31 = np.uint64(27), np.uint64(30), np.uint64(31)

@@ -130,10 +130,10 @@ def normalize_text(text: str) -> str:
     text, cats = _fold(text)
     # Each line space-collapsed and stripped as the reference does (str.split() splits on the
     # same whitespace as \s), empty lines dropped: from here on lines are joined by "\n" only.
-    # Without other whitespace than " " and "\n", splitlines() (a slow per-character scan)
-    # splits exactly where split("\n") does.
-    lines = text.splitlines() if bytes((_OTHER_SPACE,)) in cats else text.split("\n")
-    text = "\n".join([kept for raw in lines if (kept := " ".join(raw.split()))])
+    if bytes((_OTHER_SPACE,)) in cats:
+        text = "\n".join([kept for raw in text.splitlines() if (kept := " ".join(raw.split()))])
+    else:
+        text = _collapse_spaces(text)
     if not text:
         return ""
     # The prefilters only decide whether to run an exact filter, so a superset is fine: `asc`
@@ -147,14 +147,20 @@ def normalize_text(text: str) -> str:
             text = text[: cut.start()].rstrip("\n")
     text = _drop_lines(text, asc)
     if "//" in text or asc is None or b"weserv" in asc:
-        text = "\n".join(
-            [
-                kept
-                for raw in _URL_FAST.sub(" ", text).split("\n")
-                if (kept := " ".join(raw.split()))
-            ]
-        )
+        text = _collapse_spaces(_URL_FAST.sub(" ", text))
     return text
+
+
+def _collapse_spaces(text: str) -> str:
+    """Lines space-collapsed and stripped, empty ones dropped, for text whose only whitespace
+    is " " and "\n" (then splitlines(), a slow per-character scan, splits where split("\n")
+    does, and a line without " " needs no change)."""
+    lines = filter(None, text.split("\n"))
+    if " " not in text:
+        return "\n".join(lines)
+    return "\n".join(
+        [kept for raw in lines if (kept := " ".join(raw.split()) if " " in raw else raw)]
+    )
 
 
 # What the later steps need to know of a character, one category per code point, of the
