@@ -170,10 +170,13 @@ def load_dataset(
 
     negatives: list[Pair] = []
     for outlet in OUTLETS:
-        for a, b in itertools.combinations(window[outlet], 2):
-            if canonical_url(a.url) == canonical_url(b.url) or frozenset((a.key, b.key)) in known:
+        for doc_a, doc_b in itertools.combinations(window[outlet], 2):
+            if canonical_url(doc_a.url) == canonical_url(doc_b.url) or (
+                frozenset((doc_a.key, doc_b.key)) in known
+            ):
                 continue
-            negatives.append(Pair(a.key, b.key, "different", _split(a.key + "|" + b.key)))
+            key = doc_a.key + "|" + doc_b.key
+            negatives.append(Pair(doc_a.key, doc_b.key, "different", _split(key)))
     # different mirror pages of one channel (one article's pages in 2 channels are positives)
     by_channel: dict[str, list[str]] = defaultdict(list)
     root = CORPUS / "epochtimes" / "gfw-breaker-pages" / "banned-news2"
