@@ -68,7 +68,7 @@ class OutletSpider(scrapy.Spider):
         for feed in self.feed_configs():
             yield scrapy.Request(
                 feed.url,
-                callback=self.parse_feed,
+                callback=self.feed_callback(),
                 errback=self.feed_failed,
                 meta={"feed": feed},
                 # A redirect loop back to the feed must reach REDIRECT_MAX_TIMES and fail loudly,
@@ -95,12 +95,31 @@ class OutletSpider(scrapy.Spider):
             return DEFAULT_MAX_ITEMS_PER_FEED
         return settings.getint("FEEDWATCH_MAX_ITEMS_PER_FEED", DEFAULT_MAX_ITEMS_PER_FEED)
 
+    def feed_callback(self) -> Any:
+        """The callback of feed responses: feedparser runs in a worker unless parse_feed is custom."""
+        if type(self).parse_feed is OutletSpider.parse_feed:
+            return self.parse_feed_in_worker
+        return self.parse_feed  # e.g. the mirror's index pages
+
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
+        headers = feeds.response_headers(response.headers)
+        yield from self._feed_outputs(response, headers, feeds.parse_feed(response.body, headers))
+
+    async def parse_feed_in_worker(
+        self, response: Response
+    ) -> AsyncIterator[FeedEntry | scrapy.Request]:
+        """`parse_feed` with feedparser in a worker process: the crawl keeps fetching."""
+        headers = feeds.response_headers(response.headers)
+        parsed = await self.worker_pool().run(feeds.parse_feed_portable, response.body, headers)
+        for output in self._feed_outputs(response, headers, parsed):
+            yield output
+
+    def _feed_outputs(
+        self, response: Response, headers: dict[str, str], parsed: Any
+    ) -> Iterator[FeedEntry | scrapy.Request]:
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
         self.count("feeds/fetched")
-        headers = feeds.response_headers(response.headers)
-        parsed = feeds.parse_feed(response.body, headers)
         conflict = feeds.charset_conflict(response.body, headers)
         if conflict:
             logger.warning(

@@ -75,11 +75,25 @@ def charset_conflict(body: bytes, headers: Mapping[str, str]) -> str | None:
     return f"header says charset {http_charset}, the XML declares {xml_charset}"
 
 
+def parse_feed_portable(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedParserDict:
+    """`parse_feed` whose result can come back from a worker process.
+
+    A bozo exception may hold the parser's closed input and not pickle: it is replaced by its
+    one-line reason (`bozo_reason` returns it as is).
+    """
+    parsed = parse_feed(body, headers)
+    if parsed.get("bozo_exception") is not None:
+        parsed["bozo_exception"] = bozo_reason(parsed)
+    return parsed
+
+
 def bozo_reason(parsed: feedparser.FeedParserDict) -> str | None:
     """One line describing why feedparser flagged the feed, or None when it is well formed."""
     if not parsed.get("bozo"):
         return None
     exc = parsed.get("bozo_exception")
+    if isinstance(exc, str):
+        return exc  # already reduced by parse_feed_portable
     text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
     return f"{type(exc).__name__}: {text}" if exc is not None else text
 

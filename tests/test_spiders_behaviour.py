@@ -278,3 +278,15 @@ def test_feedparser_gets_no_content_encoding() -> None:
     assert headers == {"content-type": "text/xml"}
     rss = b"<rss version='2.0'><channel><item><title>a</title><link>https://e.org/1</link></item></channel></rss>"
     assert feeds.parse_feed(rss, headers).entries[0].title == "a"
+
+
+def test_a_malformed_feed_parse_crosses_a_process_boundary_with_its_reason() -> None:
+    import pickle
+
+    cut = b"<rss version='2.0'><channel><item><title>a</title><link>https://e.org/1</link></item><item><title>b"
+    headers = {"content-type": "application/rss+xml"}
+    direct = feeds.parse_feed(cut, headers)
+    portable = pickle.loads(pickle.dumps(feeds.parse_feed_portable(cut, headers)))
+    reason = feeds.bozo_reason(direct)
+    assert reason is not None and feeds.bozo_reason(portable) == reason
+    assert [e.get("title") for e in portable.entries] == [e.get("title") for e in direct.entries]
