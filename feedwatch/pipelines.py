@@ -16,7 +16,7 @@ from alerts.service import DeliveryReport
 from feedwatch.config import Config, load_config
 from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
-from feedwatch.workers import SerialThread
+from feedwatch.workers import SerialThread, default_workers, shared_pool
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
@@ -37,12 +37,14 @@ class NormalizePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
+        # Sanitizing parses every body (~2 ms): it runs beside extraction, off the crawl thread.
+        self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", default_workers()))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
         return cls(crawler)
 
-    def process_item(self, item: FeedEntry) -> FeedEntry:
+    async def process_item(self, item: FeedEntry) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
         if not item.url or not is_http_url(item.url):
@@ -54,7 +56,7 @@ class NormalizePipeline:
         # Feeds and pages are untrusted: no control characters in titles, no active content in
         # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
         item.title = strip_control_chars(item.title)
-        item.body_html = sanitize_body(item.body_html)
+        item.body_html = await self.workers.run(sanitize_body, item.body_html)
         item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
