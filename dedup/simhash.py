@@ -222,20 +222,19 @@ _LANE_ROWS = 255
 def bit_counts(hashes: np.ndarray) -> np.ndarray:
     """How many of `hashes` have each bit set (int64[64], bit b at index b)."""
     total = len(hashes)
+    groups = max(1, -(-total // _LANE_ROWS))
+    hashes = np.ascontiguousarray(hashes, dtype="<u8")
+    if groups > 1:  # zero hashes up to whole groups of 255: they add nothing to any count
+        padded = np.zeros(groups * _LANE_ROWS, dtype="<u8")
+        padded[:total] = hashes
+        hashes = padded
     # One byte per bit (bit b of a hash lands in byte b of its 64-byte row), seen as 8 uint64
-    # words per hash: adding words adds 8 bit counters at once. (np.add.reduce, not .sum():
-    # the method's Python wrapper costs as much as the work on a document's hashes.)
-    words = np.unpackbits(
-        np.ascontiguousarray(hashes, dtype="<u8").view(np.uint8), bitorder="little"
-    ).view(np.uint64)
-    groups = total // _LANE_ROWS
-    split = _LANE_ROWS * groups * 8
-    counts = _add(words[split:].reshape(-1, 8), axis=0).view(np.uint8).astype(np.int64)
-    if groups:
-        # Row r of the (255, groups*8) view holds hashes r*groups..: each column adds 255 hashes.
-        lanes = _add(words[:split].reshape(_LANE_ROWS, groups * 8), axis=0)
-        counts += _add(lanes.view(np.uint8).reshape(groups, 64), axis=0, dtype=np.int64)
-    return counts
+    # words per hash: adding words adds 8 bit counters at once. Row r of the (255, groups*8)
+    # view holds hashes r*groups..: each column adds 255 hashes, at most 255 per byte lane.
+    # (np.add.reduce, not .sum(): the method's Python wrapper costs as much as the work.)
+    words = np.unpackbits(hashes.view(np.uint8), bitorder="little").view(np.uint64)
+    lanes = _add(words.reshape(-1, groups * 8), axis=0)
+    return _add(lanes.view(np.uint8).reshape(groups, 64), axis=0, dtype=np.int64)
 
 
 _add = np.add.reduce
