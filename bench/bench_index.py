@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ops = 2000
     base = n - ops
-    index = NearIndex(cfg.simhash_k, cfg.min_shared_anchors)
+    # The engine's settings (stop-anchors included) and its call: candidates, then add.
+    index = NearIndex(cfg.simhash_k, cfg.min_shared_anchors, cfg.max_anchor_items)
     t0 = time.perf_counter()
     index.bulk_load((i, int(fps[i]), blobs[i]) for i in range(base))
     build_s = time.perf_counter() - t0
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(base, n):
         anchors = np.frombuffer(blobs[i], dtype="<u8").astype(np.uint64)
         t0 = time.perf_counter()
-        index.query(int(fps[i]), anchors)
+        index.candidates(int(fps[i]), anchors)
         index.add(i, int(fps[i]), anchors)
         lat.append(time.perf_counter() - t0)
     lat_ms = np.array(lat) * 1e3
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         conn.close()
         conn = sqlite3.connect(Path(tmp) / "state.db")
         t0 = time.perf_counter()
-        loaded = NearIndex.load(conn, cfg.simhash_k, cfg.min_shared_anchors)
+        loaded = NearIndex.load(conn, cfg.simhash_k, cfg.min_shared_anchors, cfg.max_anchor_items)
         cold_s = time.perf_counter() - t0
         assert len(loaded) == n
 

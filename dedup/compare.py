@@ -17,9 +17,9 @@ from dedup.simhash import (
     word_codepoints,
 )
 from dedup.text import html_to_text, normalize_text
-from dedup.verify import Overlap, is_match, overlap
+from dedup.verify import Overlap, common_count, is_match, overlap
 
-__all__ = ["Features", "compare", "features_of_html", "features_of_text"]
+__all__ = ["Features", "compare", "features_of_html", "features_of_text", "verification_features"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,24 @@ def features_of_text(text: str, title: str, config: DedupConfig) -> Features:
     )
 
 
+def verification_features(text: str, fingerprint: int, config: DedupConfig) -> Features:
+    """What `compare` needs of a stored item: its shingles and anchors (no text, no hash).
+
+    The fingerprint comes from the index instead of being recomputed: the engine re-derives
+    these for candidates that are not in its cache, so it skips whatever compare ignores.
+    """
+    cps = word_codepoints(text)
+    unique = sorted_unique(codepoint_shingle_hashes(cps, config.ngram))
+    return Features(
+        text="",
+        title="",
+        fingerprint=fingerprint,
+        shingles=unique,
+        anchors=anchors_of(unique, config.anchor_rate),
+        word_count=int(cps.size),
+    )
+
+
 def features_of_html(body_html: str, title: str, config: DedupConfig) -> Features:
     """Features of an item body (HTML) and its title."""
     return features_of_text(normalize_text(html_to_text(body_html)), title, config)
@@ -73,7 +91,7 @@ def compare(
         "jaccard": round(ov.jaccard, 4),
         "shingles_a": float(ov.size_a),
         "shingles_b": float(ov.size_b),
-        "shared_anchors": float(np.intersect1d(a.anchors, b.anchors).size),
+        "shared_anchors": float(common_count(a.anchors, b.anchors)),
     }
     ok, why = is_match(
         ov,

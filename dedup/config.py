@@ -27,6 +27,22 @@ class DedupConfig(BaseModel):
     min_shared_anchors: int = Field(
         2, ge=1, le=16, description="anchors a candidate must share with the new item"
     )
+    max_anchor_items: int = Field(
+        64,
+        ge=1,
+        description="an anchor already in more items than this is a stop-anchor (boilerplate):"
+        " not used to find candidates",
+    )
+    min_anchor_share: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="an anchor-route candidate must share this share of the anchors it could"
+        " share before it is verified",
+    )
+    max_verify: int = Field(
+        64, ge=1, description="candidates verified per item at most (best evidence first)"
+    )
     containment: float = Field(
         0.8,
         gt=0.0,

@@ -17,13 +17,21 @@ import logging
 import sqlite3
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from dedup.clusters import create_tables
-from dedup.compare import Features, compare, features_of_html, features_of_text
+from dedup.compare import (
+    Features,
+    compare,
+    features_of_html,
+    features_of_text,
+    verification_features,
+)
 from dedup.config import DedupConfig
-from dedup.index import NearIndex
+from dedup.index import Candidates, NearIndex
 from store.state import write_transaction as transaction
 
 __all__ = ["Decision", "DedupEngine", "Document"]
@@ -31,9 +39,6 @@ __all__ = ["Decision", "DedupEngine", "Document"]
 logger = logging.getLogger(__name__)
 
 Kind = Literal["new", "repost", "revision", "duplicate"]
-# Candidates verified per item at most: the nearest first, so a pathological bucket cannot
-# make one item expensive.
-_MAX_VERIFY = 64
 # Stored items whose comparison features are kept in memory (~16 KB each, mostly shingles).
 _FEATURES_CACHE = 2048
 
@@ -88,7 +93,9 @@ class DedupEngine:
         self.config = config
         create_tables(conn)
         self._check_signature()
-        self.index = NearIndex.load(conn, config.simhash_k, config.min_shared_anchors)
+        self.index = NearIndex.load(
+            conn, config.simhash_k, config.min_shared_anchors, config.max_anchor_items
+        )
         self._features_cache: OrderedDict[int, Features] = OrderedDict()
 
     def _signature(self) -> str:
@@ -166,19 +173,20 @@ class DedupEngine:
         )
 
     def _classify_by_content(self, doc: Document, feats: Features) -> Decision:
-        candidates = self.index.query(feats.fingerprint, feats.anchors)
-        ranked = sorted(candidates.items(), key=lambda kv: (kv[1][0], -kv[1][1]))[:_MAX_VERIFY]
+        cands = self.index.candidates(feats.fingerprint, feats.anchors)
+        order = self._rank(cands, len(feats.anchors))
         best: tuple[float, int, str, dict[str, float], list[str]] | None = None
-        for item_id, (distance, _shared) in ranked:
+        for at in order.tolist():
+            item_id = int(cands.ids[at])
             row = self.conn.execute(
                 "SELECT key, story_id FROM dedup_items WHERE id = ?", (item_id,)
             ).fetchone()
             if row is None:
                 continue
-            other = self._stored_features(item_id)
+            other = self._stored_features(item_id, int(cands.fingerprints[at]))
             ok, scores, reasons = compare(feats, other, self.config)
             if ok and (best is None or scores["containment"] > best[0]):
-                route = "simhash" if distance <= self.config.simhash_k else "anchors"
+                route = "simhash" if cands.distance[at] <= self.config.simhash_k else "anchors"
                 best = (
                     scores["containment"],
                     row[1],
@@ -187,12 +195,11 @@ class DedupEngine:
                     [f"candidate via {route}", *reasons],
                 )
         if best is None:
+            why = f"{len(cands)} candidates, {order.size} verified, none matched"
+            if cands.stopped:
+                why += f" ({cands.stopped} stop-anchors skipped)"
             return Decision(
-                kind="new",
-                story_id=None,
-                matched_key=None,
-                reasons=[f"{len(candidates)} candidates, none verified"],
-                features=feats,
+                kind="new", story_id=None, matched_key=None, reasons=[why], features=feats
             )
         _, story_id, key, scores, reasons = best
         return Decision(
@@ -205,8 +212,30 @@ class DedupEngine:
             features=feats,
         )
 
-    def _stored_features(self, item_id: int) -> Features:
-        """Features of a stored item's text, cached: the same candidates come up again and again.
+    def _rank(self, cands: Candidates, query_anchors: int) -> np.ndarray:
+        """Positions in `cands` worth verifying, best evidence first, at most `max_verify`.
+
+        Simhash candidates come first (nearest first). An anchor-only candidate must share at
+        least `min_anchor_share` of the anchors it could share (the smaller item's): anchors are
+        a fixed content sample, so a copy whose shingles are 80% contained shares about 80% of
+        them, while an item that only shares a dateline or a name shares a few of many.
+        Verification is the expensive step; this keeps the number of verified candidates from
+        growing with the archive (measured: bench/bench_archive.py, docs/DEDUP.md).
+        """
+        c = self.config
+        near = cands.distance <= c.simhash_k
+        # Stop-anchors are not counted on either side (the candidate's are unknown: its count
+        # is only an upper bound, which makes the share a conservative estimate).
+        usable = max(query_anchors - cands.stopped, 1)
+        share = cands.shared / np.maximum(np.minimum(cands.anchors, usable), 1)
+        keep = near | (share >= c.min_anchor_share)
+        at = np.flatnonzero(keep)
+        # lexsort: the last key is the primary one.
+        order = np.lexsort((cands.distance[at], -share[at], ~near[at]))
+        return at[order][: c.max_verify]
+
+    def _stored_features(self, item_id: int, fingerprint: int) -> Features:
+        """Verification features of a stored item, cached: the same candidates come up again.
 
         A stored text never changes, so the cache cannot go stale; it is bounded (LRU).
         """
@@ -215,9 +244,8 @@ class DedupEngine:
             self._features_cache.move_to_end(item_id)
             return feats
         row = self.conn.execute("SELECT text FROM dedup_items WHERE id = ?", (item_id,)).fetchone()
-        feats = features_of_text(zlib.decompress(row[0]).decode("utf-8"), "", self.config)
-        # compare() needs shingles, fingerprint and anchors; the text would only weigh on memory.
-        feats = replace(feats, text="")
+        text = zlib.decompress(row[0]).decode("utf-8")
+        feats = verification_features(text, fingerprint, self.config)
         self._features_cache[item_id] = feats
         if len(self._features_cache) > _FEATURES_CACHE:
             self._features_cache.popitem(last=False)

@@ -7,7 +7,8 @@ per block, sorted by that block's value, yields every candidate with a binary se
 Anchor route: the shingles whose hash falls below 2**64/anchor_rate ("anchors") are a
 content-defined sample that is identical in both copies of a shared passage, so a summary and
 its expanded version, or an article with much added text, still share anchors when their
-simhashes are far apart.
+simhashes are far apart. An anchor stored for too many items (boilerplate) is a stop-anchor and
+is not looked up (`AnchorTable.query`), so a query's work does not grow with the archive.
 
 Both routes keep flat numpy arrays (no Python object per item): sorted runs of geometrically
 decreasing size and a small unsorted tail that is scanned linearly and sorted into a new run
@@ -22,12 +23,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from dedup.arrays import sorted_unique, unique_counts
 
-__all__ = ["AnchorTable", "NearIndex", "SimhashTables", "anchors_of", "create_tables"]
+__all__ = ["AnchorTable", "Candidates", "NearIndex", "SimhashTables", "anchors_of", "create_tables"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +155,48 @@ class _SortedTable:
             parts.append(self.tail_pos.view()[keys[at] == tail])
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 
+    def lookup_capped(self, keys: np.ndarray, max_per_key: int) -> tuple[np.ndarray, int]:
+        """Like `lookup`, but keys stored more than `max_per_key` times are skipped.
+
+        Returns the positions and how many keys were skipped. Postings are counted (binary
+        searches per key and run) before any is gathered, so a key shared by a million items
+        costs no more than a rare one.
+        """
+        spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (run positions, lo, hi)
+        counts = np.zeros(len(keys), dtype=np.int64)
+        for run_keys, run_pos in self.runs:
+            lo = run_keys.searchsorted(keys, side="left")
+            # The end of a key's range only for the keys present (few; see `lookup`).
+            present = run_keys[np.minimum(lo, len(run_keys) - 1)] == keys
+            if not present.any():
+                continue
+            hi = lo.copy()
+            hi[present] = run_keys.searchsorted(keys[present], side="right")
+            counts += hi - lo
+            spans.append((run_pos, lo, hi))
+        tail_hit = np.zeros(0, dtype=np.int64)
+        tail_at = np.zeros(0, dtype=np.int64)
+        if self.tail_keys.size:
+            tail = self.tail_keys.view()
+            at = keys.searchsorted(tail)
+            at[at == len(keys)] = 0  # past the end: compare with any key (not equal)
+            match = keys[at] == tail
+            tail_hit, tail_at = np.flatnonzero(match), at[match]
+            counts += np.bincount(tail_at, minlength=len(keys))
+        allowed = counts <= max_per_key
+        parts: list[np.ndarray] = []
+        for run_pos, lo, hi in spans:
+            keep = np.flatnonzero(allowed & (hi > lo))
+            parts.extend(
+                run_pos[a:b] for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True)
+            )
+        if tail_hit.size:
+            parts.append(self.tail_pos.view()[tail_hit[allowed[tail_at]]])
+        stopped = int(np.count_nonzero(~allowed))
+        if not parts:
+            return np.zeros(0, dtype=np.uint32), stopped
+        return np.concatenate(parts), stopped
+
     def lookup_one(self, key: int, parts: list[np.ndarray]) -> None:
         """Append to `parts` the positions stored under one key (scalar searches: no arrays)."""
         # A key of the array's own dtype: a Python int would make numpy cast the whole run.
@@ -232,17 +276,41 @@ class AnchorTable:
     def add(self, position: int, anchors: np.ndarray) -> None:
         self.table.add(_anchor_keys(anchors), np.full(len(anchors), position, np.uint32))
 
-    def query(self, anchors: np.ndarray, min_shared: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions sharing >= min_shared anchors with the query, and how many they share."""
+    def query(
+        self, anchors: np.ndarray, min_shared: int, max_items: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions sharing >= min_shared anchors with the query, and how many they share.
+
+        With `max_items`, an anchor already stored for more items than that is a stop-anchor
+        (boilerplate: a dateline, an outlet's slogan, a name in every story of a month; like
+        the over-full buckets an LSH index drops, or MOSS's passages seen in too many files):
+        it is not looked up, so the work per query stays bounded however large the archive
+        grows. The query's stop-anchors count as shared, and the other anchors must make up
+        the rest of the evidence (`min_shared`, or all of the query's when it has fewer).
+        """
+        pos, counts, _stopped = self.query_stopped(anchors, min_shared, max_items)
+        return pos, counts
+
+    def query_stopped(
+        self, anchors: np.ndarray, min_shared: int, max_items: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """`query`, plus how many of the query's anchors were stop-anchors."""
+        empty = np.zeros(0, np.uint32)
         if not len(anchors):
-            return np.zeros(0, np.uint32), np.zeros(0, np.int64)
-        hits = self.table.lookup(sorted_unique(_anchor_keys(anchors)))
+            return empty, empty.astype(np.int64), 0
+        keys = sorted_unique(_anchor_keys(anchors))
+        if max_items is None:
+            hits, stopped = self.table.lookup(keys), 0
+        else:
+            hits, stopped = self.table.lookup_capped(keys, max_items)
         if not hits.size:
-            return hits, hits.astype(np.int64)
+            return hits, hits.astype(np.int64), stopped
         pos, counts = unique_counts(hits)
-        need = min(min_shared, len(anchors))
+        # A stop-anchor of the query counts as shared (a copy carries the boilerplate too), so
+        # a short text with one rare anchor and one common one still finds its copies.
+        need = max(1, min(min_shared, len(keys)) - stopped)
         keep = counts >= need
-        return pos[keep], counts[keep]
+        return pos[keep], counts[keep], stopped
 
     def nbytes(self) -> int:
         return self.table.nbytes()
@@ -256,14 +324,36 @@ def create_tables(conn: sqlite3.Connection) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What the index knows about each candidate of one query (parallel arrays)."""
+
+    ids: np.ndarray  # item ids (int64)
+    distance: np.ndarray  # simhash Hamming distance to the query
+    shared: np.ndarray  # anchors shared with the query (0 when found by simhash only)
+    anchors: np.ndarray  # the candidate's own anchor count
+    fingerprints: np.ndarray  # the candidates' simhashes (uint64)
+    stopped: int = 0  # query anchors skipped as stop-anchors
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
 class NearIndex:
     """Both candidate routes over one item-id space; persisted in `dedup_fingerprints`."""
 
-    def __init__(self, k: int, min_shared_anchors: int = 2) -> None:
+    def __init__(
+        self, k: int, min_shared_anchors: int = 2, max_anchor_items: int | None = None
+    ) -> None:
+        if max_anchor_items is not None and max_anchor_items < 1:
+            raise ValueError(f"max_anchor_items must be >= 1 (or None), got {max_anchor_items}")
         self.simhash = SimhashTables(k)
         self.anchors = AnchorTable()
         self.min_shared_anchors = min_shared_anchors
+        self.max_anchor_items = max_anchor_items
         self.ids = _Grow(np.int64)
+        # Anchors per item (for the engine's evidence ranking); 2 bytes per item.
+        self.anchor_counts = _Grow(np.uint16)
 
     def __len__(self) -> int:
         return self.ids.size
@@ -272,23 +362,36 @@ class NearIndex:
         """Index one item in memory (see `save` for the database row)."""
         position = self.ids.size
         self.ids.extend(np.array([item_id], dtype=np.int64))
+        self.anchor_counts.extend(np.array([min(len(anchors), 0xFFFF)], dtype=np.uint16))
         self.simhash.add_many(np.array([fp], dtype=np.uint64))
         self.anchors.add(position, anchors)
 
+    def candidates(self, fp: int, anchors: np.ndarray) -> Candidates:
+        """Every candidate of a query: simhash distance <= k, or enough shared anchors."""
+        spos, sdist = self.simhash.query(fp)
+        apos, shared, stopped = self.anchors.query_stopped(
+            anchors, self.min_shared_anchors, self.max_anchor_items
+        )
+        pos = np.union1d(spos, apos).astype(np.int64)
+        fps = self.simhash.fps.view()[pos]
+        shared_all = np.zeros(pos.size, dtype=np.int64)
+        shared_all[np.searchsorted(pos, apos)] = shared
+        return Candidates(
+            ids=self.ids.view()[pos],
+            distance=np.bitwise_count(fps ^ np.uint64(fp)).astype(np.int64),
+            shared=shared_all,
+            anchors=self.anchor_counts.view()[pos].astype(np.int64),
+            fingerprints=fps,
+            stopped=stopped,
+        )
+
     def query(self, fp: int, anchors: np.ndarray) -> dict[int, tuple[int, int]]:
         """Candidates: item id -> (Hamming distance, shared anchors)."""
-        ids = self.ids.view()
-        out: dict[int, tuple[int, int]] = {}
-        pos, dist = self.simhash.query(fp)
-        for p, d in zip(pos.tolist(), dist.tolist(), strict=True):
-            out[int(ids[p])] = (d, 0)
-        apos, shared = self.anchors.query(anchors, self.min_shared_anchors)
-        fps = self.simhash.fps.view()
-        for p, s in zip(apos.tolist(), shared.tolist(), strict=True):
-            item = int(ids[p])
-            d = out[item][0] if item in out else (int(fps[p]) ^ fp).bit_count()
-            out[item] = (d, s)
-        return out
+        c = self.candidates(fp, anchors)
+        return {
+            i: (d, s)
+            for i, d, s in zip(c.ids.tolist(), c.distance.tolist(), c.shared.tolist(), strict=True)
+        }
 
     @staticmethod
     def save(conn: sqlite3.Connection, item_id: int, fp: int, anchors: np.ndarray) -> None:
@@ -299,11 +402,17 @@ class NearIndex:
         )
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection, k: int, min_shared_anchors: int = 2) -> NearIndex:
+    def load(
+        cls,
+        conn: sqlite3.Connection,
+        k: int,
+        min_shared_anchors: int = 2,
+        max_anchor_items: int | None = None,
+    ) -> NearIndex:
         """Rebuild the in-memory index from `dedup_fingerprints` (cold start)."""
         started = time.perf_counter()
         create_tables(conn)
-        index = cls(k, min_shared_anchors)
+        index = cls(k, min_shared_anchors, max_anchor_items)
         cursor = conn.execute(
             "SELECT item_id, simhash, anchors FROM dedup_fingerprints ORDER BY item_id"
         )
@@ -346,6 +455,7 @@ class NearIndex:
             return
         first = self.ids.size
         self.ids.extend(ids)
+        self.anchor_counts.extend(np.minimum(counts, 0xFFFF).astype(np.uint16))
         self.simhash.add_many(fps)
         positions = np.repeat(np.arange(first, first + len(ids), dtype=np.uint32), counts)
         # Each table sorts a tail that reached its limit (a bulk load: one big sorted run).
@@ -389,4 +499,9 @@ class NearIndex:
 
     def nbytes(self) -> int:
         """Memory held by the index arrays."""
-        return int(self.ids.data.nbytes + self.simhash.nbytes() + self.anchors.nbytes())
+        return int(
+            self.ids.data.nbytes
+            + self.anchor_counts.data.nbytes
+            + self.simhash.nbytes()
+            + self.anchors.nbytes()
+        )
