@@ -37,8 +37,10 @@ __all__ = [
     "convert_changed",
     "converter",
     "dictionary_digest",
+    "dictionary_entries",
     "flag_table",
     "generate_chars",
+    "opencc_dict_tool",
     "to_simplified",
     "to_simplified_whole",
 ]
@@ -47,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG = "t2s"
 # Flag bits per code point: KEY = occurs in some dictionary key; CHANGED = some key changes it
-# (always together with KEY). Other modules may add their own bits above these two.
+# (always together with KEY). dedup.text folds them into its own per-character categories.
 KEY = 1
 CHANGED = 2
 # With more changed characters than this, one OpenCC call over the whole text is cheaper than

@@ -152,9 +152,9 @@ def normalize_text(text: str) -> str:
 
 
 def _collapse_spaces(text: str) -> str:
-    """Lines space-collapsed and stripped, empty ones dropped, for text whose only whitespace
-    is " " and "\n" (then splitlines(), a slow per-character scan, splits where split("\n")
-    does, and a line without " " needs no change)."""
+    """Collapse and strip lines, drop empty ones, in text whose only whitespace is " " and "\\n"."""
+    # Then splitlines() (a slow per-character scan) splits where split("\n") does, and a line
+    # without a space needs no change.
     lines = filter(None, text.split("\n"))
     if " " not in text:
         return "\n".join(lines)
