@@ -245,7 +245,8 @@ def fingerprint_hashes(hashes: np.ndarray) -> int:
     total = len(hashes)
     if total == 0:
         return 0
-    majority = np.packbits(2 * bit_counts(hashes) > total, bitorder="little")  # bit b -> byte b//8
+    # count > total/2 exactly when count > total//2 (integers); bit b lands in byte b//8
+    majority = np.packbits(bit_counts(hashes) > total // 2, bitorder="little")
     return int.from_bytes(majority.tobytes(), "little")
 
 
