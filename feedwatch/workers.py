@@ -60,6 +60,11 @@ class WorkerPool:
             self._executor = executor
         return self._executor
 
+    def start(self) -> None:
+        """Start the workers now, so that they import while the crawl starts up."""
+        if self.workers and _asyncio_loop_running():
+            self._pool()
+
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in a worker process; inline when there are no workers or the pool broke."""
         if not self.workers or not _asyncio_loop_running():

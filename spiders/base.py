@@ -78,6 +78,7 @@ class OutletSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         """Scrapy >= 2.13 entry point: the same requests as start_requests."""
+        self.worker_pool().start()  # the first feed response will need them
         for request in self.start_requests():
             yield request
 
