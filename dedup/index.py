@@ -368,14 +368,20 @@ class NearIndex:
 
     def candidates(self, fp: int, anchors: np.ndarray) -> Candidates:
         """Every candidate of a query: simhash distance <= k, or enough shared anchors."""
-        spos, sdist = self.simhash.query(fp)
+        spos, _ = self.simhash.query(fp)
         apos, shared, stopped = self.anchors.query_stopped(
             anchors, self.min_shared_anchors, self.max_anchor_items
         )
-        pos = np.union1d(spos, apos).astype(np.int64)
+        # Both are sorted and unique; most queries have candidates by one route only.
+        if not spos.size:
+            pos, shared_all = apos, shared
+        elif not apos.size:
+            pos, shared_all = spos, np.zeros(spos.size, dtype=np.int64)
+        else:
+            pos = np.union1d(spos, apos)
+            shared_all = np.zeros(pos.size, dtype=np.int64)
+            shared_all[pos.searchsorted(apos)] = shared
         fps = self.simhash.fps.view()[pos]
-        shared_all = np.zeros(pos.size, dtype=np.int64)
-        shared_all[np.searchsorted(pos, apos)] = shared
         return Candidates(
             ids=self.ids.view()[pos],
             distance=np.bitwise_count(fps ^ np.uint64(fp)).astype(np.int64),
