@@ -147,8 +147,40 @@ def normalize_text(text: str) -> str:
             text = text[: cut.start()].rstrip("\n")
     text = _drop_lines(text, asc)
     if "//" in text or asc is None or b"weserv" in asc:
-        text = _collapse_spaces(_URL_FAST.sub(" ", text))
+        text = _strip_urls(text, asc)
     return text
+
+
+_WESERV = re.compile(r"weserv", re.IGNORECASE)
+
+
+def _strip_urls(text: str, asc: bytes | None) -> str:
+    """Remove `_URL` matches, re-collapsing only the lines that can hold one."""
+    if asc is None:
+        return _collapse_spaces(_URL_FAST.sub(" ", text))
+    # A match holds "//" or (without case-exotic characters) an ASCII "weserv", and never
+    # crosses a line break: the other lines stay as they are (collapsed already).
+    hits = []
+    at = text.find("//")
+    while at >= 0:
+        hits.append(at)
+        at = text.find("//", at + 2)
+    if b"weserv" in asc:
+        hits += [m.start() for m in _WESERV.finditer(text)]
+    parts: list[str] = []
+    last = 0
+    emptied = False
+    for start in sorted({text.rfind("\n", 0, hit) + 1 for hit in hits}):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = " ".join(_URL_FAST.sub(" ", text[start:end]).split())
+        emptied = emptied or not line
+        parts.append(text[last:start])
+        parts.append(line)
+        last = end
+    parts.append(text[last:])
+    text = "".join(parts)
+    return "\n".join(filter(None, text.split("\n"))) if emptied else text
 
 
 def _collapse_spaces(text: str) -> str:

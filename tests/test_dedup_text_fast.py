@@ -122,6 +122,10 @@ def test_normalize_examples_through_each_path() -> None:
         "图 https://images.weserv.nl/?url=a 说明\n下一行",  # URL
         "tab\there\u2028next line\r\nlast",  # other whitespace
         "ſhare\nK 行",  # case-exotic characters
+        "a\nhttps://x.y/z\nb",  # a line that only held a URL disappears
+        "https://x.y\n//cdn.z/a.png\n 中 //q",  # first and last lines
+        "a https://x //y images.weserv.nl/q b\nc",  # several on one line
+        "首行\nimages.WESERV.nl/a\n末行\nwes中erv",  # weserv without //
     ]
     for text in cases:
         assert normalize_text(text) == normalize_text_reference(text), text
