@@ -49,14 +49,37 @@ def response_headers(headers: Mapping[Any, Any]) -> dict[str, str]:
     return result
 
 
+# A numeric character reference: feedparser's loose parser raises on one that names no
+# character (a surrogate, or past U+10FFFF).
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _valid_char_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.groups()
+    digits = (hex_digits or decimal).lstrip(b"0")
+    too_long = len(digits) > (6 if hex_digits else 7)  # past U+10FFFF whatever the digits
+    code = 0 if too_long or not digits else int(digits, 16 if hex_digits else 10)
+    if too_long or code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
 def parse_feed(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedParserDict:
-    """Parse feed bytes with feedparser (never over HTTP), keeping entry HTML verbatim."""
-    return feedparser.parse(
-        body,
-        response_headers=dict(headers),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    """Parse feed bytes with feedparser (never over HTTP), keeping entry HTML verbatim.
+
+    Never raises: what feedparser cannot survive comes back as a bozo result with no entries.
+    """
+    if b"&#" in body:
+        body = _CHAR_REF.sub(_valid_char_ref, body)
+    try:
+        return feedparser.parse(
+            body,
+            response_headers=dict(headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:  # hostile input can still break feedparser's loose parser
+        return feedparser.FeedParserDict(bozo=1, bozo_exception=exc, entries=[], feed={})
 
 
 _XML_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)")

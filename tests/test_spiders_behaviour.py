@@ -290,3 +290,18 @@ def test_a_malformed_feed_parse_crosses_a_process_boundary_with_its_reason() -> 
     reason = feeds.bozo_reason(direct)
     assert reason is not None and feeds.bozo_reason(portable) == reason
     assert [e.get("title") for e in portable.entries] == [e.get("title") for e in direct.entries]
+
+
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#55296;", "&#x110000;", "&#0;", "&#99999999999;"])
+def test_a_character_reference_to_no_character_does_not_break_the_feed(ref: str) -> None:
+    rss = (
+        "<rss version='2.0'><channel><item><title>a" + ref + "b</title>"
+        "<description>x"
+        + ref
+        + "y</description><link>https://e.org/1</link></item></channel></rss>"
+    ).encode()
+    parsed = feeds.parse_feed(rss, {"content-type": "application/rss+xml"})
+    (entry,) = parsed.entries
+    assert entry.link == "https://e.org/1"
+    assert entry.title.startswith("a") and entry.title.endswith("b")
+    entry.title.encode("utf-8")  # no lone surrogate left in the text
