@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,15 +58,21 @@ def _get(base: str, path: str) -> Any:
         return json.loads(resp.read()) if path == "/__stats" else resp.read()
 
 
-def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+def _timed(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, str, float]:
+    """Run `cmd`; wall seconds, stdout, and CPU seconds of it and its worker processes."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         cmd, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env or dict(os.environ)
     )
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[1]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, proc.stdout, cpu
 
 
 def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
@@ -119,16 +126,16 @@ def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
             str(workdir / "config.yaml"),
         ]
         _get(base, "/__reset")
-        bare1, out = _timed(bare_cmd, workdir)
+        bare1, out, bare1_cpu = _timed(bare_cmd, workdir)
         bare_counts = json.loads(out.strip().splitlines()[-1])
         bare_stats = _get(base, "/__stats")
         _get(base, "/__reset")
-        first_s, first_out = _timed(fw_cmd, workdir)
+        first_s, first_out, first_cpu = _timed(fw_cmd, workdir)
         first = _get(base, "/__stats")
         _get(base, "/__reset")
-        bare2, _ = _timed(bare_cmd, workdir)
+        bare2, _, bare2_cpu = _timed(bare_cmd, workdir)
         _get(base, "/__reset")
-        second_s, second_out = _timed(fw_cmd, workdir)
+        second_s, second_out, _ = _timed(fw_cmd, workdir)
         second = _get(base, "/__stats")
     finally:
         server.terminate()
@@ -142,6 +149,8 @@ def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
         "bare_responses": bare_counts["responses"],
         "bare_requests": sum(bare_stats["requests"].values()),
         "feedwatch_s": round(first_s, 2),
+        "bare_cpu_s": round(bare1_cpu if bare1 <= bare2 else bare2_cpu, 2),
+        "feedwatch_cpu_s": round(first_cpu, 2),
         "feedwatch_summary": first_out.strip().splitlines()[-1],
         "bare_items_per_s": round(items / bare_s, 1),
         "feedwatch_items_per_s": round(items / first_s, 1),
@@ -179,6 +188,8 @@ def table(r: dict[str, Any], command: str) -> str:
             f" ({min(r['bare_s'])} s; runs {r['bare_s'][0]} / {r['bare_s'][1]} s) | |",
             f"| `feedwatch crawl` end to end (fetch, parse, extract, dedup, store) |"
             f" {r['feedwatch_items_per_s']:,} items/s ({r['feedwatch_s']} s) | |",
+            f"| CPU seconds (the crawl process and its workers): bare / feedwatch |"
+            f" {r['bare_cpu_s']} / {r['feedwatch_cpu_s']} s | |",
             f"| **ratio feedwatch / bare** | **{r['ratio']:.2f}** | >= 0.5 ({ratio_ok}) |",
             f"| first crawl: requests / bytes | {fr:,} / {fb / 1e6:.1f} MB | |",
             f"| second crawl (unchanged site): requests / bytes | {sr:,} / {sb / 1e3:.1f} kB"

@@ -1,6 +1,6 @@
 """Run every benchmark in one go and rewrite the results block of docs/BENCHMARKS.md.
 
-    python bench/run_all.py            # full sizes (~24 min on 2 cores, 21 of them the 100k import)
+    python bench/run_all.py            # full sizes (~10 min on 2 cores, 8 of them the 100k import)
     python bench/run_all.py --quick    # small sizes (~4 min), same code paths
     python bench/run_all.py --no-docs  # print only
 
