@@ -113,8 +113,8 @@ class HttpConfig(_Strict):
     concurrent_requests: int = Field(8, ge=1, le=64)
     user_agent: str = "feedwatch/0.1"
     autothrottle: bool = True  # adapt the request rate to each server's latency (politeness)
-    # Processes that extract article pages while the crawl goes on; None: one per CPU beyond
-    # the first (at most 4), 0: extract in the crawl process.
+    # Processes that parse feeds, extract article pages and sanitize bodies while the crawl
+    # goes on; None: one per CPU beyond the first (at most 4), 0: all in the crawl process.
     extract_workers: int | None = Field(None, ge=0, le=32)
 
     @field_validator("timeout", mode="before")

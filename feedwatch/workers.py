@@ -1,15 +1,16 @@
-"""Work taken off the Scrapy thread: a process pool for extraction, a thread for storing.
+"""Work taken off the Scrapy thread: a process pool for parsing, a thread for storing.
 
-Scrapy runs every callback and pipeline on one thread, so parsing a 120 KB article page blocks
-the downloads of every other request. Extraction is a pure function of the page text, so it
-runs in worker processes while the crawl process keeps fetching, parsing feeds and storing;
-`await pool.run(fn, *args)` from an async callback. With 0 workers (or no asyncio reactor) the
-function runs inline, with the same result.
+Scrapy runs every callback and pipeline on one thread, so parsing a 200 KB feed or a 120 KB
+article page blocks the downloads of every other request. Parsing feeds (feedparser),
+extracting article pages and sanitizing bodies are pure functions of their input, so they run
+in worker processes while the crawl process keeps fetching and storing; `await pool.run(fn,
+*args)` from an async callback or pipeline. With 0 workers (or no asyncio reactor) the function
+runs inline, with the same result.
 
 Workers are started with "spawn" (forking a process that runs Twisted threads is unsafe) once
-per crawl process, and only when the first page needs them. A worker that dies (a crash in a
-parser on hostile HTML) breaks the pool: that call is retried inline, logged in one line, and
-the next call gets a fresh pool.
+per crawl process, when the first spider starts. A worker that dies (a crash in a parser on
+hostile input) breaks the pool: that call is retried inline, logged in one line, and the next
+call gets a fresh pool.
 
 Storing waits on the disk (each item file is fsynced before its row commits), so the store
 pipeline runs its whole ingest step on one `SerialThread`: calls run one at a time in the order
@@ -72,7 +73,7 @@ class WorkerPool:
         try:
             return await asyncio.wrap_future(self._pool().submit(fn, *args))
         except BrokenProcessPool as exc:
-            logger.warning("extraction worker died (%s); running %s inline", exc, fn.__name__)
+            logger.warning("worker process died (%s); running %s inline", exc, fn.__name__)
             self._discard()
             return fn(*args)
 

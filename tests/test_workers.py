@@ -52,7 +52,7 @@ def test_a_dead_worker_costs_one_inline_call_and_the_next_call_gets_a_new_pool(
         after_crash, next_call = asyncio.run(calls())
     assert after_crash == os.getpid()  # retried inline
     assert next_call != os.getpid()  # a fresh worker
-    assert [r.message for r in caplog.records if "worker died" in r.message] != []
+    assert [r.message for r in caplog.records if "worker process died" in r.message] != []
 
 
 def test_a_script_without_a_main_guard_does_not_run_again_in_the_workers(tmp_path: Path) -> None:
