@@ -13,6 +13,7 @@ is served from a subprocess on 127.0.0.1. In one run, side by side:
 
 Throughput is feed items per second of wall time of each subprocess (start-up included on both
 sides). AutoThrottle is off on both sides; concurrency is the config's (8 requests, 4 per host).
+`--workers N` sets the crawl's `http.extract_workers` (default 0, as in config.yaml).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bench.crawl_site import build  # noqa: E402
 CONFIG = """\
 archive_dir: archive
 state_db: state/feedwatch.sqlite3
-http: {{timeout: 60, concurrent_requests: 8, autothrottle: false}}
+http: {{timeout: 60, concurrent_requests: 8, autothrottle: false, extract_workers: {workers}}}
 outlets:
   benchfull:
     spider: generic
@@ -75,7 +76,7 @@ def _timed(
     return elapsed, proc.stdout, cpu
 
 
-def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
+def run(items: int, per_feed: int, workdir: Path, workers: int = 0) -> dict[str, Any]:
     """Build, serve and crawl; returns the measurements."""
     site = workdir / "site"
     built = build(site, items, per_feed)
@@ -103,6 +104,7 @@ def run(items: int, per_feed: int, workdir: Path) -> dict[str, Any]:
         summary = [p for p in feeds if "/summary-" in p]
         (workdir / "config.yaml").write_text(
             CONFIG.format(
+                workers=workers,
                 full="\n".join(f'      - {{url: "{base}{p}", full_text: true}}' for p in full),
                 summary="\n".join(
                     f'      - {{url: "{base}{p}", full_text: false}}' for p in summary
@@ -208,12 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--per-feed", type=int, default=50)
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    ap.add_argument("--workers", type=int, default=0, help="http.extract_workers of the crawl")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fw-bench-crawl-") as tmp:
-        result = run(args.items, args.per_feed, Path(tmp))
+        result = run(args.items, args.per_feed, Path(tmp), args.workers)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     cmd = "python bench/bench_crawl.py" + (f" --items {args.items}" if args.items != 2000 else "")
+    cmd += f" --workers {args.workers}" if args.workers else ""
     print(table(result, cmd))
     return 0
 

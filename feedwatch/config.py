@@ -114,8 +114,8 @@ class HttpConfig(_Strict):
     user_agent: str = "feedwatch/0.1"
     autothrottle: bool = True  # adapt the request rate to each server's latency (politeness)
     # Processes that parse feeds, extract article pages and sanitize bodies while the crawl
-    # goes on; None: one per CPU beyond the first (at most 4), 0: all in the crawl process.
-    extract_workers: int | None = Field(None, ge=0, le=32)
+    # goes on; 0: all in the crawl process (on 2 CPUs, workers gained no time: docs/BENCHMARKS.md).
+    extract_workers: int = Field(0, ge=0, le=32)
 
     @field_validator("timeout", mode="before")
     @classmethod

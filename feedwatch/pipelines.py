@@ -16,7 +16,7 @@ from alerts.service import DeliveryReport
 from feedwatch.config import Config, load_config
 from feedwatch.ingest import Ingestor, Story
 from feedwatch.items import FeedEntry
-from feedwatch.workers import SerialThread, default_workers, shared_pool
+from feedwatch.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
@@ -37,8 +37,8 @@ class NormalizePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
-        # Sanitizing parses every body (~2 ms): it runs beside extraction, off the crawl thread.
-        self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", default_workers()))
+        # Sanitizing parses every body (~2 ms): with workers, it runs beside extraction.
+        self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:

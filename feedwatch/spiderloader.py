@@ -13,7 +13,6 @@ from scrapy import Spider
 from scrapy.settings import BaseSettings
 
 from feedwatch.config import Config, load_config
-from feedwatch.workers import default_workers
 from spiders.registry import spider_class_for
 
 
@@ -25,11 +24,7 @@ def scrapy_settings_for(config: Config) -> dict[str, Any]:
         "CONCURRENT_REQUESTS": config.http.concurrent_requests,
         "USER_AGENT": config.http.user_agent,
         "AUTOTHROTTLE_ENABLED": config.http.autothrottle,
-        "FEEDWATCH_WORKERS": (
-            default_workers()
-            if config.http.extract_workers is None
-            else config.http.extract_workers
-        ),
+        "FEEDWATCH_WORKERS": config.http.extract_workers,
         "FEEDWATCH_STATE_DB": str(config.state_db),
         "FEEDWATCH_ARCHIVE_DIR": str(config.archive_dir),
     }

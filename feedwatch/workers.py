@@ -5,7 +5,8 @@ article page blocks the downloads of every other request. Parsing feeds (feedpar
 extracting article pages and sanitizing bodies are pure functions of their input, so they run
 in worker processes while the crawl process keeps fetching and storing; `await pool.run(fn,
 *args)` from an async callback or pipeline. With 0 workers (or no asyncio reactor) the function
-runs inline, with the same result.
+runs inline, with the same result; that is the default (`http.extract_workers: 0`): on 2 CPUs
+the workers gained no wall time and cost a quarter more CPU (docs/BENCHMARKS.md).
 
 Workers are started with "spawn" (forking a process that runs Twisted threads is unsafe) once
 per crawl process, when the first spider starts. A worker that dies (a crash in a parser on
@@ -24,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import os
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -35,11 +35,6 @@ from typing import TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def default_workers() -> int:
-    """One worker per CPU beyond the first (the crawl process keeps one), at most 4."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 class WorkerPool:

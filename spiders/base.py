@@ -21,7 +21,7 @@ from feedwatch.config import FeedConfig, OutletConfig
 from feedwatch.guards import RefusedRequest
 from feedwatch.items import FeedEntry
 from feedwatch.middlewares import AlreadyStored
-from feedwatch.workers import WorkerPool, default_workers, shared_pool
+from feedwatch.workers import WorkerPool, shared_pool
 from spiders import feeds
 from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
@@ -257,12 +257,9 @@ class OutletSpider(scrapy.Spider):
         return extraction.body
 
     def worker_pool(self) -> WorkerPool:
-        """The crawl process's extraction workers (FEEDWATCH_WORKERS; 0: extract inline)."""
+        """The crawl process's worker processes (FEEDWATCH_WORKERS; 0: everything inline)."""
         settings = getattr(self, "settings", None)
-        workers = default_workers()
-        if settings is not None:
-            workers = settings.getint("FEEDWATCH_WORKERS", workers)
-        return shared_pool(workers)
+        return shared_pool(settings.getint("FEEDWATCH_WORKERS", 0) if settings is not None else 0)
 
     def parse_article(self, response: Response) -> Iterator[FeedEntry]:
         """Put the extracted body into the entry; keep the summary when extraction fails."""
