@@ -9,9 +9,9 @@ document of the dedup area and on random text built from the characters the filt
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 import numpy as np
+from fixture_items import fixture_bodies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,24 +25,11 @@ from dedup.simhash import (
     word_codepoints,
 )
 from dedup.text import html_to_text, normalize_text, normalize_text_reference
-from store.imports import read_item_file
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _fixture_texts() -> list[str]:
-    """Plain text of every item-format fixture under tests/fixtures (all areas)."""
-    texts = []
-    for path in sorted(FIXTURES.rglob("*")):
-        if path.suffix not in (".md", ".txt") or path.name == "PROVENANCE.md":
-            continue
-        try:
-            body = read_item_file(path).body
-        except Exception:  # noqa: BLE001 - notes and non-item files are not documents
-            continue
-        texts.append(body)
-        texts.append(html_to_text(body))
-    return texts
+    """Every item-format fixture body, as HTML and as plain text."""
+    return [text for body in fixture_bodies() for text in (body, html_to_text(body))]
 
 
 TEXTS = _fixture_texts()

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_items import fixture_bodies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup import t2s, t2s_chars
 from dedup.t2s import to_simplified, to_simplified_whole
-from store.imports import read_item_file
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 needs_tool = pytest.mark.skipif(
     t2s.opencc_dict_tool() is None, reason="opencc_dict is not bundled with this opencc"
@@ -86,17 +84,10 @@ def test_many_changed_characters_and_plain_text() -> None:
 
 
 def test_equal_to_whole_text_conversion_on_every_fixture() -> None:
-    count = 0
-    for path in sorted(FIXTURES.rglob("*")):
-        if path.suffix not in (".md", ".txt") or path.name == "PROVENANCE.md":
-            continue
-        try:
-            body = read_item_file(path).body
-        except Exception:  # noqa: BLE001 - notes and non-item files are not documents
-            continue
+    bodies = fixture_bodies()
+    assert len(bodies) >= 50
+    for body in bodies:
         assert to_simplified(body) == to_simplified_whole(body)
-        count += 1
-    assert count >= 50
 
 
 @needs_tool
