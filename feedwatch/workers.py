@@ -6,7 +6,7 @@ extracting article pages and sanitizing bodies are pure functions of their input
 in worker processes while the crawl process keeps fetching and storing; `await pool.run(fn,
 *args)` from an async callback or pipeline. With 0 workers (or no asyncio reactor) the function
 runs inline, with the same result; that is the default (`http.extract_workers: 0`): on 2 CPUs
-the workers gained no wall time and cost a quarter more CPU (docs/BENCHMARKS.md).
+the workers gained no wall time and cost 4-16 % more CPU (docs/BENCHMARKS.md).
 
 Workers are started with "spawn" (forking a process that runs Twisted threads is unsafe) once
 per crawl process, when the first spider starts. A worker that dies (a crash in a parser on
