@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from feedwatch.errors import UsageError
+from feedwatch.preflight import check_folder, check_paths, check_state_db
+from feedwatch.yamlfile import excerpt
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
 
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+__all__ = ["UsageError", "build_parser", "main", "parse_args"]
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +141,11 @@ def _log_level(args: argparse.Namespace) -> str:
 
 
 def _check_replay(args: argparse.Namespace) -> None:
+    record = getattr(args, "record", None)
+    if record is not None:
+        if record.is_dir():
+            raise UsageError(f"--record {record} is a folder; give a FILE.warc.gz")
+        check_folder("--record", record.parent, record)
     replay = getattr(args, "replay", None)
     if replay is None:
         return
@@ -172,6 +179,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         log_level=_log_level(args),
         overrides={"HTTPSTATE_FORCE": True} if args.force else None,
     )
+    check_paths(config)
     summaries = run_crawl(config, args.config, names, settings)
     print(format_summary(summaries))
     return 0 if all(s.ok for s in summaries) else 1
@@ -186,14 +194,31 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown outlet {args.outlet!r}; configured: {', '.join(sorted(config.outlets))}"
         )
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not _is_fetchable(args.url):
+        raise UsageError(f"{excerpt(args.url)} is not an http(s) URL with a host")
+    if not args.dry_run:
+        check_paths(config)
     return run_fetch(config, args)
+
+
+def _is_fetchable(url: str) -> bool:
+    """An absolute http(s) URL with a host, as a feed URL in the config must be."""
+    from pydantic import ValidationError
+
+    from feedwatch.config import FeedConfig
+    from store.urls import is_http_url
+
+    try:
+        FeedConfig(url=url)
+    except ValidationError:
+        return False
+    return is_http_url(url)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.daemon import run_daemon
 
+    check_paths(_config(args))
     return run_daemon(_config(args), args.config)
 
 
@@ -202,6 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from store.state import open_state
 
     config = _config(args)
+    check_state_db(config.state_db)
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
     print(text)
@@ -215,6 +241,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
+    check_paths(config)
     report = import_paths(config, args.paths, alerts=not args.no_alerts)
     print(report.summary())
     return 0 if not report.failed else 1
@@ -249,6 +276,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         paths = args.paths or [config.archive_dir]
         print(test_rule(config, args.rule, paths))
         return 0
+    check_state_db(config.state_db)
     print(list_alerts(open_state(config.state_db), args.limit))
     return 0
 
@@ -289,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError, ItemFormatError) as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:
+        # The file system or the database refused something the checks could not foresee
+        # (disk full, a file removed meanwhile): one line; -v logs the traceback too.
+        logger.debug("%s failed", args.command, exc_info=True)
+        print(f"feedwatch {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"feedwatch {args.command}: interrupted", file=sys.stderr)
         return 130
