@@ -103,7 +103,9 @@ def test_corrupt_state_database(
     assert code == 2 and "not a usable SQLite database" in line, err
 
 
-@pytest.mark.parametrize("url", ["http://", "https://", "http:///path", "https://[::1", "http:// x"])
+@pytest.mark.parametrize(
+    "url", ["http://", "https://", "http:///path", "https://[::1", "http:// x"]
+)
 def test_fetch_of_a_url_without_a_host(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
@@ -147,7 +149,10 @@ def _raw_config(tmp_path: Path, text: bytes) -> Path:
     ("text", "expected"),
     [
         # GBK-encoded Chinese title: a config saved in the wrong encoding.
-        ("outlets:\n  rfi:\n    title: 法广\n".encode("gbk"), "not UTF-8 text (byte 0xb7 on line 3)"),
+        (
+            "outlets:\n  rfi:\n    title: 法广\n".encode("gbk"),
+            "not UTF-8 text (byte 0xb7 on line 3)",
+        ),
         (b"outlets:\n  rfi: [1,\n    feeds\n", "not valid YAML at line 4, column 1"),
         (b"outlets:\n  rfi:\n\tspider: rfi\n", "not valid YAML at line 3, column 1"),
         (b"a: 'unclosed\n", "not valid YAML at line 2, column 1"),
