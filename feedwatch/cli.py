@@ -12,6 +12,7 @@ from pathlib import Path
 
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 from feedwatch.errors import UsageError
+from feedwatch.interrupts import Interrupted, handlers_installed
 from feedwatch.preflight import check_folder, check_paths, check_state_db
 from feedwatch.yamlfile import excerpt
 from store.format import ItemFormatError
@@ -311,9 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(levelname)s %(name)s: %(message)s",
         )
     try:
-        if args.command != "demo":
-            args.loaded_config = load_config(args.config)
-        return COMMANDS[args.command](args)
+        with handlers_installed():
+            if args.command != "demo":
+                args.loaded_config = load_config(args.config)
+            return COMMANDS[args.command](args)
     except (ConfigError, UsageError, ItemFormatError) as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -323,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("%s failed", args.command, exc_info=True)
         print(f"feedwatch {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print(f"feedwatch {args.command}: interrupted", file=sys.stderr)
+        print(f"feedwatch {args.command}: interrupted by SIGINT", file=sys.stderr)
         return 130

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
+from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.workers import close_shared_pool
 from scheduler.locks import outlet_lock
 from store.state import RunLog, open_state
@@ -28,7 +28,8 @@ class OutletSummary:
     outlet: str
     feeds: int = 0
     feed_errors: int = 0
-    feeds_unchanged: int = 0  # 304, same body as last time, or deferred (Retry-After, backoff)
+    feeds_unchanged: int = 0  # 304, or the same body as last time
+    feeds_deferred: int = 0  # not requested: Retry-After, max-age/ttl or failure backoff
     articles: int = 0
     new: int = 0
     merged: int = 0
@@ -36,11 +37,27 @@ class OutletSummary:
     upgraded: int = 0
     seen: int = 0
     errors: int = 0
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.feed_errors == 0
+        return self.errors == 0 and self.feed_errors == 0 and not self.interrupted
+
+    @property
+    def status(self) -> str:
+        """The run's status in the state: ok, failed, deferred or interrupted.
+
+        "deferred": every feed was skipped because it asked us (or our backoff) to wait. It is
+        not a success: `status` and the source-health check do not count it either way.
+        """
+        if self.interrupted:
+            return "interrupted"
+        if not self.ok:
+            return "failed"
+        if self.feeds_deferred and not (self.feeds or self.feeds_unchanged):
+            return "deferred"
+        return "ok"
 
 
 def build_settings(
@@ -73,9 +90,8 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         outlet=outlet,
         feeds=count("feeds/fetched"),
         feed_errors=count("feeds/failed"),
-        feeds_unchanged=count("httpstate/not_modified")
-        + count("httpstate/unchanged")
-        + count("httpstate/deferred"),
+        feeds_unchanged=count("httpstate/not_modified") + count("httpstate/unchanged"),
+        feeds_deferred=count("httpstate/deferred"),
         articles=count("articles/fetched"),
         new=count("store/written"),
         merged=count("dedup/merged"),
@@ -83,6 +99,7 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
         errors=count("log_count/ERROR"),
+        interrupted=stats.get("finish_reason") == "shutdown",
         stats=stats,
     )
 
@@ -90,7 +107,10 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
 def run_crawl(
     config: Config, config_path: Path, outlets: list[str], settings: Settings
 ) -> list[OutletSummary]:
-    """Crawl the named outlets in one Scrapy process and record a run per outlet."""
+    """Crawl the named outlets in one Scrapy process and record a run per outlet.
+
+    Raises `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
+    """
     conn = open_state(config.state_db)
     runs = RunLog(conn)
     with ExitStack() as locks:
@@ -106,7 +126,7 @@ def run_crawl(
 def _crawl_locked(
     conn: sqlite3.Connection, runs: RunLog, outlets: list[str], settings: Settings
 ) -> list[OutletSummary]:
-    process = CrawlerProcess(settings)
+    process = InterruptibleCrawlerProcess(settings)
     crawlers = []
     run_ids = {}
     for name in outlets:
@@ -121,15 +141,19 @@ def _crawl_locked(
     summaries = []
     for name, crawler in crawlers:
         summary = _summarize(name, crawler.stats.get_stats() if crawler.stats else {})
+        if process.interrupted_by is not None:
+            summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
             run_ids[name],
-            status="ok" if summary.ok else "failed",
+            status=summary.status,
             feeds=summary.feeds,
             new_items=summary.new,
             seen_items=summary.seen,
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
+    stored = sum(s.new for s in summaries)
+    process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
 
 
@@ -137,9 +161,10 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     """One line per outlet, then a total."""
     lines = []
     for s in summaries:
+        deferred = f", {s.feeds_deferred} deferred" if s.feeds_deferred else ""
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed; pages {s.articles};"
+            f" {s.feed_errors} failed{deferred}; pages {s.articles};"
             f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
             f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
         )

@@ -115,7 +115,7 @@ class PrintItemPipeline:
 
 def run_fetch(config: Config, args: argparse.Namespace) -> int:
     """Fetch one URL; store the item(s), or print them with --dry-run."""
-    from scrapy.crawler import CrawlerProcess
+    from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 
     outlet_name = args.outlet or outlet_for_url(config, args.url)
     if outlet_name is None:
@@ -140,11 +140,12 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
     )
-    process = CrawlerProcess(settings)
+    process = InterruptibleCrawlerProcess(settings)
     crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url))
     process.crawl(crawler)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    process.raise_if_interrupted(f"{int(stats.get('store/written', 0))} stored before the stop")
     scraped = int(stats.get("item_scraped_count", 0))
     if not args.dry_run:
         print(

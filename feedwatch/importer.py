@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from feedwatch.config import Config
 from feedwatch.ingest import Ingestor, Story
+from feedwatch.interrupts import Interrupted
 from feedwatch.outlets import outlet_for_url
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
@@ -25,9 +27,12 @@ class ImportReport:
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
+    def counts_text(self) -> str:
+        """ "new 3, seen 1" (or "nothing")."""
+        return ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts.items())) or "nothing"
+
     def summary(self) -> str:
-        parts = [f"{kind} {n}" for kind, n in sorted(self.counts.items())]
-        lines = ["imported: " + (", ".join(parts) or "nothing")]
+        lines = ["imported: " + self.counts_text()]
         lines += [f"failed: {reason}" for reason in self.failed]
         return "\n".join(lines)
 
@@ -42,24 +47,33 @@ def import_paths(config: Config, paths: list[Path], *, alerts: bool = True) -> I
     conn = open_state(config.state_db)
     ingestor = Ingestor(config, conn, alerts=alerts)
     try:
-        for path in iter_item_paths(paths):
-            try:
-                item = read_item_file(path)
-            except ItemFormatError as exc:
-                logger.warning("skipped %s", exc)
-                report.failed.append(str(exc))
-                continue
-            outlet = outlet_for_url(config, item.url) or (urlsplit(item.url).hostname or "unknown")
-            outcome = ingestor.ingest(
-                Story(
-                    outlet=outlet,
-                    canonical_url=canonical_url(item.url),
-                    stored=item,
-                    first_seen_ms=now_ms(),
-                )
-            )
-            report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1
+        _import_all(ingestor, config, paths, report)
         ingestor.deliver_alerts()
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        raise Interrupted(signum, "imported before the stop: " + report.counts_text()) from None
     finally:
         conn.close()
     return report
+
+
+def _import_all(
+    ingestor: Ingestor, config: Config, paths: list[Path], report: ImportReport
+) -> None:
+    for path in iter_item_paths(paths):
+        try:
+            item = read_item_file(path)
+        except ItemFormatError as exc:
+            logger.warning("skipped %s", exc)
+            report.failed.append(str(exc))
+            continue
+        outlet = outlet_for_url(config, item.url) or (urlsplit(item.url).hostname or "unknown")
+        outcome = ingestor.ingest(
+            Story(
+                outlet=outlet,
+                canonical_url=canonical_url(item.url),
+                stored=item,
+                first_seen_ms=now_ms(),
+            )
+        )
+        report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1

@@ -124,23 +124,33 @@ class StorePipeline:
             self.stats.set_value("alerts/failed", report.failed)
             self.stats.set_value("alerts/waiting", report.waiting)
 
-    def _finish(self, run: OutletRun) -> DeliveryReport | None:
-        """On the store thread: health check, alert delivery, connection closed."""
+    def _finish(self, run: OutletRun | None) -> DeliveryReport | None:
+        """On the store thread: health check, alert delivery, connection closed.
+
+        `run` is None for a run that says nothing about the outlet's health (every feed
+        deferred, or stopped by a signal): it neither resets nor adds to its failures.
+        """
         try:
             if self.ingestor.alerts is not None:
-                self.ingestor.alerts.check_health([run])
+                self.ingestor.alerts.check_health([run] if run is not None else [])
             return self.ingestor.deliver_alerts()
         finally:
             self.ingestor.conn.close()
 
-    def _run_report(self) -> OutletRun:
-        """This run as the source-health check sees it."""
+    def _run_report(self) -> OutletRun | None:
+        """This run as the source-health check sees it (None: neutral, see `_finish`)."""
         stats = self.stats.get_stats()
         fetched = int(stats.get("feeds/fetched", 0))
         failed = int(stats.get("feeds/failed", 0))
         not_modified = int(stats.get("httpstate/not_modified", 0)) + int(
             stats.get("httpstate/unchanged", 0)
         )
+        deferred = int(stats.get("httpstate/deferred", 0))
+        # The engine stops running before it closes the spider only on a shutdown (a signal);
+        # a crawl that finished closes its spider while the engine still runs.
+        interrupted = not getattr(self.crawler.engine, "running", True)
+        if interrupted or (deferred and not (fetched or not_modified or failed)):
+            return None
         ok = fetched + not_modified > 0 or failed == 0
         return OutletRun(
             outlet=getattr(self.crawler.spider, "outlet_name", "") or "unknown",

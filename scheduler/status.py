@@ -11,8 +11,9 @@ from feedwatch.config import Config
 from feedwatch.httpstate import FeedState, FeedStateStore
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 
-# Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
-NEUTRAL_STATUSES = {"running", "stopped"}
+# Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or
+# a signal, or every feed deferred (Retry-After, backoff): they neither reset nor add failures.
+NEUTRAL_STATUSES = {"running", "stopped", "interrupted", "deferred"}
 OK_STATUSES = {"ok"}
 
 
