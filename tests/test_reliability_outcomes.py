@@ -201,3 +201,89 @@ def test_interrupted_demo_stops_and_says_so(tmp_path: Path, sig: int) -> None:
     assert "stories stored in" not in stdout  # it did not carry on to show the results
     runs = _runs(out)
     assert runs and {status for _, status in runs} == {"interrupted"}, runs
+
+
+# -- 3. deferred is not healthy ----------------------------------------------------------------
+
+
+def _crawl(folder: Path, config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedwatch", "crawl", *extra, "--config", str(config)],
+        cwd=folder, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def _status(folder: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedwatch", "status", "--max-failures", "1", "--config",
+         str(config)],
+        cwd=folder, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def _feed_failures(folder: Path, url: str) -> int:
+    conn = sqlite3.connect(folder / "state" / "feedwatch.sqlite3")
+    try:
+        row = conn.execute(
+            "SELECT consecutive_failures FROM feed_state WHERE feed_url = ?", (url,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(row[0])
+
+
+def _health_failures(folder: Path, outlet: str) -> int:
+    import json
+
+    conn = sqlite3.connect(folder / "state" / "feedwatch.sqlite3")
+    try:
+        (state,) = conn.execute(
+            "SELECT state FROM alerts_health WHERE outlet = ?", (outlet,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(json.loads(state)["failures_in_row"])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(b"busy\n", status=429, headers={"Retry-After": "3600"}, content_type="text/plain"),
+        Answer(b"oops\n", status=500, content_type="text/plain"),  # then our own backoff
+    ],
+    ids=["retry-after", "backoff"],
+)
+def test_a_deferred_feed_is_reported_and_keeps_its_failures(
+    server: FaultServer, tmp_path: Path, answer: Answer
+) -> None:
+    url = server.add("/feed.xml", answer)
+    config = _write_config(
+        tmp_path,
+        f'  et: {{spider: epochtimes, feeds: [{{url: "{url}", full_text: true}}]}}\n'
+        "alerts:\n  health: {failing_runs: 3}\n  channels: {f: {kind: jsonl, path: a.jsonl}}\n"
+        "  rules: [{name: any, any: [的], notify: [f]}]",
+        timeout=5,
+    )
+    first = _crawl(tmp_path, config)
+    assert first.returncode == 1 and "1 failed" in first.stdout, first.stdout + first.stderr
+    requests = server.requests["/feed.xml"]
+    assert _feed_failures(tmp_path, url) == 1 and _health_failures(tmp_path, "et") == 1
+
+    second = _crawl(tmp_path, config)
+    assert server.requests["/feed.xml"] == requests  # not asked again
+    assert second.returncode == 0, second.stderr
+    assert "et: feeds 0 parsed, 0 unchanged, 0 failed, 1 deferred;" in second.stdout
+    assert _runs(tmp_path) == [("et", "failed"), ("et", "deferred")]
+    # Neither the feed's failure count nor the outlet's health was reset by not asking.
+    assert _feed_failures(tmp_path, url) == 1 and _health_failures(tmp_path, "et") == 1
+    status = _status(tmp_path, config)
+    assert status.returncode == 1, status.stdout  # still unhealthy: the last real run failed
+    assert "deferred, took" in status.stdout and "consecutive failed runs: 1" in status.stdout
+    assert "waiting until" in status.stdout
+
+    # --force asks again; the feed now works: that (and only that) resets the counts.
+    server.add("/feed.xml", Answer(rss(nsc413()[1][:3]).encode("utf-8")))
+    third = _crawl(tmp_path, config, "--force")
+    assert third.returncode == 0 and "et: feeds 1 parsed" in third.stdout, third.stderr
+    assert _feed_failures(tmp_path, url) == 0 and _health_failures(tmp_path, "et") == 0
+    assert _status(tmp_path, config).returncode == 0
