@@ -31,7 +31,11 @@ class OutletSummary:
     feeds_unchanged: int = 0  # 304, or the same body as last time
     feeds_deferred: int = 0  # not requested: Retry-After, max-age/ttl or failure backoff
     articles: int = 0
+    pages_failed: int = 0  # article pages that failed (404, timeout, refused...)
     new: int = 0
+    partial: int = 0  # of the new stories, stored from their feed summary (page retried later)
+    completed: int = 0  # partial stories whose page worked this time: file upgraded in place
+    no_body: int = 0  # of the new stories, with neither body nor summary (partial too)
     merged: int = 0
     revisions: int = 0
     upgraded: int = 0
@@ -93,7 +97,11 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         feeds_unchanged=count("httpstate/not_modified") + count("httpstate/unchanged"),
         feeds_deferred=count("httpstate/deferred"),
         articles=count("articles/fetched"),
+        pages_failed=count("articles/failed"),
         new=count("store/written"),
+        partial=count("store/partial"),
+        completed=count("store/completed"),
+        no_body=count("store/no_body"),
         merged=count("dedup/merged"),
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
@@ -161,14 +169,26 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     """One line per outlet, then a total."""
     lines = []
     for s in summaries:
+        # The counts that are usually 0 are shown only when they are not.
         deferred = f", {s.feeds_deferred} deferred" if s.feeds_deferred else ""
+        failed_pages = f", {s.pages_failed} failed" if s.pages_failed else ""
+        partial = f" ({s.partial} from the feed summary only)" if s.partial else ""
+        extra = f"; {s.completed} completed from their page" if s.completed else ""
+        extra += f"; {s.no_body} without any body" if s.no_body else ""
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed{deferred}; pages {s.articles};"
-            f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
+            f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages};"
+            f" stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
+            f" ({s.upgraded} upgraded), {s.seen} seen{extra}; errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     total_err = sum(s.errors + s.feed_errors for s in summaries)
-    lines.append(f"total: {total_new} new items, {total_err} errors")
+    total = f"total: {total_new} new items, {total_err} errors"
+    total_partial = sum(s.partial for s in summaries)
+    total_no_body = sum(s.no_body for s in summaries)
+    if total_partial:
+        total += f", {total_partial} stored from the feed summary (pages retried next crawls)"
+    if total_no_body:
+        total += f", {total_no_body} of them without any body"
+    lines.append(total)
     return "\n".join(lines)

@@ -146,14 +146,40 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     process.raise_if_interrupted(f"{int(stats.get('store/written', 0))} stored before the stop")
-    scraped = int(stats.get("item_scraped_count", 0))
+    report = fetch_report(stats)
     if not args.dry_run:
-        print(
-            f"{outlet_name}: {int(stats.get('store/written', 0))} stored, "
-            f"{int(stats.get('store/seen', 0))} already known, "
-            f"{int(stats.get('dedup/merged', 0))} merged into stories"
-        )
-    if scraped == 0 and not stats.get("store/seen") and not stats.get("dedup/merged"):
+        print(f"{outlet_name}: {report}")
+    did_something = int(stats.get("item_scraped_count", 0)) > 0 or any(
+        stats.get(key) for key in _OUTCOME_STATS
+    )
+    if not did_something:
         print(f"feedwatch fetch: nothing usable at {args.url}", file=sys.stderr)
         return 1
     return 0
+
+
+# Stats that mean the fetch did something with a story, even when no new file was written.
+_OUTCOME_STATS = ("store/seen", "dedup/merged", "dedup/revision", "store/upgraded")
+
+
+def fetch_report(stats: dict[str, Any]) -> str:
+    """What a fetch did, in one line: each outcome the store counted."""
+
+    def count(key: str) -> int:
+        return int(stats.get(key, 0) or 0)
+
+    parts = [
+        f"{count('store/written')} stored",
+        f"{count('store/seen')} already known",
+        f"{count('dedup/merged')} merged into stories",
+    ]
+    optional = [
+        ("store/partial", "stored from the feed summary only (the page is retried)"),
+        ("dedup/revision", "revisions of a stored story"),
+        ("store/upgraded", "stored files upgraded with a fuller body"),
+        ("store/completed", "partial stories completed from their page"),
+        ("articles/failed", "pages failed"),
+        ("store/no_body", "without any body (title only; the page is retried)"),
+    ]
+    parts += [f"{count(key)} {label}" for key, label in optional if count(key)]
+    return ", ".join(parts)

@@ -21,6 +21,7 @@ from dedup.engine import Decision, DedupEngine, Document
 from feedwatch.config import Config
 from store.archive import Archive
 from store.format import StoredItem, parse_item
+from store.partial import PartialStories
 from store.state import ItemState, SeenItem, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class Story:
     guid: str | None = None
     full_text: bool = True
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
+    # Why the body is only the feed summary (the article page failed or gave nothing); None
+    # when the body is what it should be. A partial story is stored and its page retried.
+    partial_reason: str | None = None
 
     @property
     def html(self) -> str:
@@ -54,6 +58,8 @@ class Outcome:
     story_id: int | None = None
     upgraded: bool = False  # the story's file got this richer body
     reasons: list[str] = field(default_factory=list)
+    partial: bool = False  # stored (or kept) with its feed summary only; its page is retried
+    completed: bool = False  # a partial story whose page worked at last
 
 
 _OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
@@ -72,6 +78,7 @@ class Ingestor:
         self.conn = conn
         self.archive = Archive(config.archive_dir)
         self.items = ItemState(conn)
+        self.partials = PartialStories(conn)
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
         self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
@@ -83,6 +90,10 @@ class Ingestor:
 
     def _ingest_locked(self, story: Story) -> Outcome:
         seen = self.items.lookup(story.canonical_url, story.guid)
+        if seen is not None and seen.canonical_url == story.canonical_url:
+            partial = self.partials.get(story.canonical_url)
+            if partial is not None:
+                return self._retried_partial(story, seen, partial.tries)
         if self.dedup is None:
             if seen is not None:
                 return Outcome("seen", _path(seen.path), seen.story_id)
@@ -115,6 +126,10 @@ class Ingestor:
             logger.info("recovered %s written by an interrupted run", path)
         row_id = self._record_item(story, story_id, path)
         story_id = story_id if story_id is not None else row_id
+        if story.partial_reason is not None:
+            self.partials.mark(
+                story.canonical_url, story.outlet, story.stored.url, story.partial_reason
+            )
         if self.alerts is not None and self.config.alerts.rules:
             # Inside the transaction: the alert is queued if and only if the story is stored.
             self.alerts.on_new_story(
@@ -128,7 +143,28 @@ class Ingestor:
                     path=str(path),
                 )
             )
-        return Outcome("new", path, story_id, reasons=["no stored story matches"])
+        return Outcome(
+            "new",
+            path,
+            story_id,
+            partial=story.partial_reason is not None,
+            reasons=["no stored story matches"],
+        )
+
+    def _retried_partial(self, story: Story, seen: SeenItem, tries: int) -> Outcome:
+        """A stored partial story came again: complete its file, or count one more try."""
+        path = _path(seen.path)
+        if story.partial_reason is not None:
+            tries = self.partials.mark(
+                story.canonical_url, story.outlet, story.stored.url, story.partial_reason
+            )
+            reason = f"page failed again ({story.partial_reason}; {tries} tries)"
+            return Outcome("seen", path, seen.story_id, partial=True, reasons=[reason])
+        # The page worked: its body replaces the summary in place (time, title, URL stay).
+        upgraded = path is not None and path.exists() and self._upgrade(path, story.stored.body)
+        self.partials.clear(story.canonical_url)
+        reason = f"page fetched after {tries} failed tries: body completed"
+        return Outcome("seen", path, seen.story_id, upgraded, completed=True, reasons=[reason])
 
     def _record_repost(
         self, story: Story, decision: Decision, story_id: int, *, known: bool

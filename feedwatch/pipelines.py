@@ -57,6 +57,10 @@ class NormalizePipeline:
         # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
         item.title = strip_control_chars(item.title)
         item.body_html = await self.workers.run(sanitize_body, item.body_html)
+        if not item.body_html.strip():
+            # Stored all the same (its title and link are news too), but marked partial, so its
+            # page is fetched again by the next crawls; StorePipeline says it and counts it.
+            item.notes.setdefault("partial", "the feed carries no body")
         item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
@@ -100,11 +104,27 @@ class StorePipeline:
             guid=item.guid,
             full_text=item.full_text,
             body_html=item.body_html,
+            partial_reason=_partial_reason(item),
         )
         outcome = await self.thread.run(self.ingestor.ingest, story)
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
         if outcome.upgraded:
             self.stats.inc_value("store/upgraded")
+        if outcome.kind == "new" and not story.stored.body.strip():
+            self.stats.inc_value("store/no_body")
+            logger.warning(
+                "%s: %s has neither body nor summary (%s); stored with its title only, its page"
+                " is retried by the next crawls",
+                item.outlet,
+                item.url,
+                story.partial_reason,
+            )
+        if outcome.completed:
+            self.stats.inc_value("store/completed")
+        elif outcome.partial:
+            self.stats.inc_value(
+                "store/partial" if outcome.kind == "new" else "store/still_partial"
+            )
         if outcome.kind != "new":
             raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
         item.path = str(outcome.path)
@@ -160,6 +180,12 @@ class StorePipeline:
             body_lengths=tuple(self.body_lengths),
             error="" if ok else f"all {failed} feeds failed",
         )
+
+
+def _partial_reason(item: FeedEntry) -> str | None:
+    """Why the entry carries only its feed summary (set by the spider), or None."""
+    reason = item.notes.get("partial")
+    return str(reason) if reason else None
 
 
 def _open_ingestor(config: Config) -> Ingestor:

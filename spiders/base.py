@@ -64,7 +64,30 @@ class OutletSpider(scrapy.Spider):
         return list(self.outlet.feeds)
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        """One request per configured feed, the FeedConfig in meta["feed"]."""
+        """One request per configured feed, the FeedConfig in meta["feed"], then the pages of
+        partial stories (stored from their summary) that are due another try."""
+        yield from self._feed_requests()
+        yield from self.partial_retry_requests()
+
+    def partial_retry_requests(self) -> Iterator[scrapy.Request]:
+        """Article requests for this outlet's partial stories (see store.partial)."""
+        settings = getattr(self, "settings", None)
+        state_db = settings.get("FEEDWATCH_STATE_DB") if settings is not None else None
+        if not state_db or not self.outlet_name:
+            return
+        from feedwatch.partialretry import partial_retry_entries
+
+        for entry in partial_retry_entries(state_db, self.outlet_name):
+            self.count("articles/retried")
+            yield scrapy.Request(
+                entry.url,
+                callback=self.parse_article_in_worker,
+                errback=self.article_failed,
+                meta={"entry": entry, "article": True, "partial_retry": True},
+                dont_filter=True,
+            )
+
+    def _feed_requests(self) -> Iterator[scrapy.Request]:
         for feed in self.feed_configs():
             yield scrapy.Request(
                 feed.url,
@@ -294,9 +317,11 @@ class OutletSpider(scrapy.Spider):
         if body:
             entry.body_html = body
             entry.full_text = True
+            entry.notes.pop("partial", None)
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)
             entry.full_text = False
+            entry.notes["partial"] = "no body extracted from the page"
         return entry
 
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
@@ -309,13 +334,12 @@ class OutletSpider(scrapy.Spider):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
-        logger.warning(
-            "article %s failed (%s); keeping the feed summary",
-            request.url,
-            _failure_reason(failure),
-        )
+        reason = _failure_reason(failure)
+        self.count("articles/failed")
+        logger.warning("article %s failed (%s); keeping the feed summary", request.url, reason)
         if entry is not None:
             entry.full_text = False
+            entry.notes["partial"] = f"page failed: {reason}"
             yield entry
 
 

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +26,8 @@ from pathlib import Path
 import pytest
 from servers.faultserver import Answer, FaultServer, item_link, nsc413, rss
 
-from store.format import StoredItem, render_item
+from store.format import StoredItem, parse_item, render_item
+from store.partial import MAX_PAGE_TRIES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -287,3 +290,126 @@ def test_a_deferred_feed_is_reported_and_keeps_its_failures(
     assert third.returncode == 0 and "et: feeds 1 parsed" in third.stdout, third.stderr
     assert _feed_failures(tmp_path, url) == 0 and _health_failures(tmp_path, "et") == 0
     assert _status(tmp_path, config).returncode == 0
+
+
+# -- 2. partial stories --------------------------------------------------------------------------
+
+OUTLETS = Path(__file__).parent / "fixtures" / "outlets"
+
+
+def _rfi_item() -> tuple[str, str, str]:
+    """The real RFI article's feed item (built from its page, see the fixture's header): the
+    item XML, its link's path and the page's HTML."""
+    feed = (OUTLETS / "rfi" / "rfi_rss_built.xml").read_text(encoding="utf-8")
+    item = feed[feed.index("<item>") : feed.index("</item>") + len("</item>")]
+    path = item[item.index("<link>") + len("<link>https://www.rfi.fr") : item.index("</link>")]
+    page = gzip.decompress(
+        (OUTLETS / "rfi" / "rfi_article_20251130_taiwan-defense.html.gz").read_bytes()
+    ).decode("utf-8")
+    return item, path, page
+
+
+def _partial_site(server: FaultServer, folder: Path) -> tuple[Path, dict[str, str]]:
+    """A summary-only RFI feed of three entries whose pages all fail at first."""
+    item, real_path, _ = _rfi_item()
+    base = server.base_url
+    paths = {"real": real_path, "gone": "/cn/gone-page", "empty": "/cn/no-summary"}
+    items = [
+        item.replace("https://www.rfi.fr", base),
+        # The same item under another link: its page is never found.
+        item.replace("https://www.rfi.fr" + real_path, base + paths["gone"]),
+        # An entry with a title and a link but no summary at all.
+        re.sub(
+            r"<description>.*?</description>",
+            "",
+            item.replace("https://www.rfi.fr" + real_path, base + paths["empty"]),
+        ),
+    ]
+    feed = '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>t</title>'
+    server.add("/cn/rss", Answer((feed + "".join(items) + "</channel></rss>").encode("utf-8")))
+    outlets = f"""
+  rfi:
+    spider: rfi
+    domains: [127.0.0.1]
+    feeds: [{{url: "{base}/cn/rss", full_text: false}}]
+"""
+    return _write_config(folder, outlets, timeout=5), paths
+
+
+def _partials(folder: Path) -> dict[str, int]:
+    conn = sqlite3.connect(folder / "state" / "feedwatch.sqlite3")
+    try:
+        rows = conn.execute("SELECT page_url, tries FROM partial_items").fetchall()
+    finally:
+        conn.close()
+    return {url.rsplit("/", 1)[-1]: int(tries) for url, tries in rows}
+
+
+def test_partial_stories_are_counted_retried_and_completed_in_place(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    config, paths = _partial_site(server, tmp_path)
+    _, _, page = _rfi_item()
+    first = _crawl(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    assert "pages 0, 3 failed;" in first.stdout, first.stdout
+    assert "stories 3 new (3 from the feed summary only)" in first.stdout, first.stdout
+    assert "1 without any body" in first.stdout
+    assert "3 stored from the feed summary (pages retried next crawls)" in first.stdout
+    # One line for the entry without any body; the file keeps its title and link.
+    assert first.stderr.count("has neither body nor summary") == 1, first.stderr
+    files = {item_path: item_path.read_bytes() for item_path in _files(tmp_path)}
+    assert len(files) == 3
+    empty = [data for data in files.values() if data.endswith(b"------\n\n\n")]
+    assert len(empty) == 1
+    assert _partials(tmp_path) == {
+        "20251130-" + paths["real"].rsplit("20251130-", 1)[1]: 1,
+        "gone-page": 1,
+        "no-summary": 1,
+    }
+
+    # The real page works now; the feed itself has not changed (a conditional-GET skip).
+    server.add(paths["real"], Answer(page.encode("utf-8"), content_type="text/html"))
+    second = _crawl(tmp_path, config)
+    assert second.returncode == 0, second.stderr
+    assert "1 completed from their page" in second.stdout, second.stdout
+    after = {item_path: item_path.read_bytes() for item_path in _files(tmp_path)}
+    assert after.keys() == files.keys()  # upgraded in place: same files, no new one
+    changed = [item_path for item_path in files if files[item_path] != after[item_path]]
+    assert len(changed) == 1
+    old, new = parse_item(files[changed[0]]), parse_item(after[changed[0]])
+    assert (new.ts, new.title, new.url) == (old.ts, old.title, old.url)
+    assert new.body.startswith("<div>30/11/2025") and len(new.body) > 3 * len(old.body)
+    assert render_item(new) == after[changed[0]]
+    assert _partials(tmp_path) == {"gone-page": 2, "no-summary": 2}
+
+    # Bounded: a page that keeps failing is asked for MAX_PAGE_TRIES times in all, then left.
+    for _ in range(MAX_PAGE_TRIES):
+        _crawl(tmp_path, config)
+    assert server.requests[paths["gone"]] == MAX_PAGE_TRIES
+    assert _partials(tmp_path) == {"gone-page": MAX_PAGE_TRIES, "no-summary": MAX_PAGE_TRIES}
+    assert {p: p.read_bytes() for p in _files(tmp_path)} == after  # nothing lost or changed
+
+
+def test_fetch_says_what_it_did_to_a_partial_story(server: FaultServer, tmp_path: Path) -> None:
+    config, paths = _partial_site(server, tmp_path)
+    _, _, page = _rfi_item()
+    assert _crawl(tmp_path, config).returncode == 0
+    # The page names its own URL (og:url): on the local server, that is the local one.
+    page = page.replace("https://www.rfi.fr", server.base_url)
+    server.add(paths["real"], Answer(page.encode("utf-8"), content_type="text/html"))
+    fetched = subprocess.run(
+        [sys.executable, "-m", "feedwatch", "fetch", server.base_url + paths["real"],
+         "--outlet", "rfi", "--config", str(config)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # Before: the file was upgraded, then "nothing usable" and exit 1.
+    assert fetched.returncode == 0, fetched.stderr
+    assert "nothing usable" not in fetched.stderr
+    assert fetched.stdout.strip() == (
+        "rfi: 0 stored, 1 already known, 0 merged into stories,"
+        " 1 stored files upgraded with a fuller body, 1 partial stories completed from their page"
+    )
+    assert sorted(_partials(tmp_path)) == ["gone-page", "no-summary"]
+    bodies = [parse_item(p.read_bytes()).body for p in _files(tmp_path)]
+    assert sum(body.startswith("<div>30/11/2025") for body in bodies) == 1
