@@ -228,6 +228,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from store.state import open_state
 
     config = _config(args)
+    if args.max_failures < 1:
+        raise UsageError("--max-failures must be 1 or more")
     check_state_db(config.state_db)
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
@@ -242,6 +244,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
+    odd = [p for p in args.paths if not (p.is_file() or p.is_dir())]
+    if odd:
+        raise UsageError(f"{odd[0]}: not a file or a folder")
     check_paths(config)
     report = import_paths(config, args.paths, alerts=not args.no_alerts)
     print(report.summary())

@@ -16,6 +16,7 @@ import yaml
 
 # A real config has a few hundred nodes; this leaves room for big rule lists.
 MAX_NODES = 100_000
+MAX_BYTES = 4_000_000  # a config, not a data file: refuse /dev/zero and the like
 EXCERPT_CHARS = 80
 
 _repr = reprlib.Repr()
@@ -81,7 +82,12 @@ def load_yaml_file(path: Path, max_nodes: int = MAX_NODES) -> Any:
 
     `OSError` (missing or unreadable file) is left to the caller.
     """
-    data = path.read_bytes()
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise YamlFileError("not a regular file (a device or a pipe?)")
+    with path.open("rb") as stream:
+        data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise YamlFileError(f"larger than {MAX_BYTES:,} bytes; refused")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

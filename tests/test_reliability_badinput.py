@@ -277,3 +277,43 @@ def test_long_string_values_are_cut_in_messages(
     code, err = _run(tmp_path, ["status", "--config", str(config)], capsys)
     line = _one_line(err)
     assert code == 2 and len(line) < 400 and "..." in line, line[:1000]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [("/dev/zero", "not a regular file"), ("/dev/null", "not a regular file")],
+)
+def test_a_config_that_is_a_device_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, expected: str
+) -> None:
+    # /dev/zero used to be read until memory ran out.
+    code, err = _run(tmp_path, ["status", "--config", config], capsys)
+    assert code == 2 and expected in _one_line(err), err
+
+
+def test_a_huge_config_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _raw_config(tmp_path, b"# padding\n" * 500_000)
+    code, err = _run(tmp_path, ["status", "--config", str(config)], capsys)
+    assert code == 2 and "larger than 4,000,000 bytes" in _one_line(err), err
+
+
+def test_deeply_nested_yaml_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _raw_config(tmp_path, b"a: " + b"[" * 50_000 + b"]" * 50_000 + b"\n")
+    code, err = _run(tmp_path, ["status", "--config", str(config)], capsys)
+    assert code == 2 and "nested too deeply" in _one_line(err), err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["status", "--max-failures", "0"], "--max-failures must be 1 or more"),
+        (["import", "/dev/null"], "/dev/null: not a file or a folder"),
+        (["crawl", "--record", "."], "is a folder"),
+    ],
+)
+def test_more_bad_command_line_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    config = _config(tmp_path)
+    code, err = _run(tmp_path, [*argv, "--config", str(config)], capsys)
+    assert code == 2 and expected in _one_line(err), err
