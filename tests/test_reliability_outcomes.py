@@ -382,6 +382,8 @@ def test_partial_stories_are_counted_retried_and_completed_in_place(
     assert new.body.startswith("<div>30/11/2025") and len(new.body) > 3 * len(old.body)
     assert render_item(new) == after[changed[0]]
     assert _partials(tmp_path) == {"gone-page": 2, "no-summary": 2}
+    status = _status(tmp_path, config)
+    assert "stories with the feed summary only: 2 (their pages are retried)" in status.stdout
 
     # Bounded: a page that keeps failing is asked for MAX_PAGE_TRIES times in all, then left.
     for _ in range(MAX_PAGE_TRIES):
