@@ -14,6 +14,7 @@ from scrapy.settings import Settings
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
 from feedwatch.crawlprocess import InterruptibleCrawlerProcess
+from feedwatch.interrupts import Interrupted
 from feedwatch.workers import close_shared_pool
 from scheduler.locks import outlet_lock
 from store.state import RunLog, open_state
@@ -136,14 +137,19 @@ def _crawl_locked(
 ) -> list[OutletSummary]:
     process = InterruptibleCrawlerProcess(settings)
     crawlers = []
-    run_ids = {}
-    for name in outlets:
-        run_ids[name] = runs.start(name)
-        crawler = process.create_crawler(name)
-        crawlers.append((name, crawler))
-        process.crawl(crawler)
+    run_ids: dict[str, int] = {}
     try:
+        for name in outlets:
+            run_ids[name] = runs.start(name)
+            crawler = process.create_crawler(name)
+            crawlers.append((name, crawler))
+            process.crawl(crawler)
         process.start()
+    except (KeyboardInterrupt, Interrupted):
+        # A signal before Scrapy's handlers were in place: no run may stay "running".
+        for run_id in run_ids.values():
+            runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
+        raise
     finally:
         close_shared_pool()
     summaries = []
