@@ -99,15 +99,7 @@ class Ingestor:
                 return Outcome("seen", _path(seen.path), seen.story_id)
             return self._store_new(story, story_id=None)
 
-        doc = Document(
-            key=story.stored.url,
-            canonical_url=story.canonical_url,
-            title=story.stored.title,
-            body_html=story.html,
-            outlet=story.outlet,
-            seen_ms=story.first_seen_ms,
-            full_text=story.full_text,
-        )
+        doc = _document(story)
         decision = self.dedup.classify(doc)
         if seen is not None and decision.kind == "new":
             # Known URL that dedup has no record of (e.g. dedup was switched on later).
@@ -162,6 +154,11 @@ class Ingestor:
             return Outcome("seen", path, seen.story_id, partial=True, reasons=[reason])
         # The page worked: its body replaces the summary in place (time, title, URL stay).
         upgraded = path is not None and path.exists() and self._upgrade(path, story.stored.body)
+        if upgraded and self.dedup is not None:
+            # Index the page's text too (a revision of the story): reposts of the full
+            # article must find it, not only its summary.
+            doc = _document(story)
+            self.dedup.commit(doc, self.dedup.classify(doc))
         self.partials.clear(story.canonical_url)
         reason = f"page fetched after {tries} failed tries: body completed"
         return Outcome("seen", path, seen.story_id, upgraded, completed=True, reasons=[reason])
@@ -214,6 +211,19 @@ class Ingestor:
     def deliver_alerts(self) -> DeliveryReport | None:
         """Send queued alerts (outside any transaction: it talks to the network)."""
         return self.alerts.deliver_pending() if self.alerts is not None else None
+
+
+def _document(story: Story) -> Document:
+    """The dedup engine's view of a story."""
+    return Document(
+        key=story.stored.url,
+        canonical_url=story.canonical_url,
+        title=story.stored.title,
+        body_html=story.html,
+        outlet=story.outlet,
+        seen_ms=story.first_seen_ms,
+        full_text=story.full_text,
+    )
 
 
 def _path(value: str | None) -> Path | None:

@@ -415,3 +415,44 @@ def test_fetch_says_what_it_did_to_a_partial_story(server: FaultServer, tmp_path
     assert sorted(_partials(tmp_path)) == ["gone-page", "no-summary"]
     bodies = [parse_item(p.read_bytes()).body for p in _files(tmp_path)]
     assert sum(body.startswith("<div>30/11/2025") for body in bodies) == 1
+
+
+def test_a_completed_partial_story_is_indexed_with_its_page_text(tmp_path: Path) -> None:
+    """With dedup on, the page's text joins the near-duplicate index: a repost of the full
+    article elsewhere is merged into the story, not stored as a new one."""
+    from feedwatch.config import load_config
+    from feedwatch.ingest import Ingestor, Story
+    from store.imports import read_item_file
+    from store.state import open_state
+    from store.urls import canonical_url
+
+    items = Path(__file__).parent / "fixtures" / "alerts"  # real items, see PROVENANCE.md there
+    full = read_item_file(items / "repost_rfi_freedom_house.md")
+    repost = read_item_file(items / "repost_voa_freedom_house.md")
+    config = tmp_path / "config.yaml"
+    config.write_text("archive_dir: archive\nstate_db: state.sqlite3\n", encoding="utf-8")
+    loaded = load_config(config)
+    ingestor = Ingestor(loaded, open_state(loaded.state_db))
+
+    def story(item: StoredItem, outlet: str, body: str, reason: str | None) -> Story:
+        stored = StoredItem(item.ts, item.title, item.url, body)
+        return Story(
+            outlet, canonical_url(item.url), stored, item.ts + 1000,
+            full_text=reason is None, partial_reason=reason,
+        )  # fmt: skip
+
+    summary = full.body.split("</p>")[0] + "</p>"  # the first paragraph, as a feed carries it
+    first = ingestor.ingest(story(full, "rfi", summary, "page failed: HTTP 404"))
+    assert first.kind == "new" and first.partial and first.path is not None
+    again = ingestor.ingest(story(full, "rfi", summary, "page failed: HTTP 503"))
+    assert again.kind == "seen" and again.partial and not again.completed
+    assert ingestor.partials.get(canonical_url(full.url)).tries == 2  # type: ignore[union-attr]
+
+    done = ingestor.ingest(story(full, "rfi", full.body, None))
+    assert done.kind == "seen" and done.completed and done.upgraded
+    assert parse_item(first.path.read_bytes()) == full
+    assert ingestor.partials.get(canonical_url(full.url)) is None
+
+    merged = ingestor.ingest(story(repost, "voa", repost.body, None))
+    assert merged.kind == "merged" and merged.story_id == first.story_id, merged.reasons
+    assert sorted(loaded.archive_dir.rglob("*.txt")) == [first.path]
