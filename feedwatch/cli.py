@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
-from feedwatch.errors import UsageError
+from feedwatch.errors import UsageError, one_line
 from feedwatch.interrupts import Interrupted, handlers_installed
 from feedwatch.preflight import check_folder, check_paths, check_state_db
 from feedwatch.yamlfile import excerpt
@@ -266,7 +266,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         return 0
     for path in (args.a, args.b):
         if not path.is_file():
-            raise UsageError(f"{path}: no such file")
+            raise UsageError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     print(explain_files(args.a, args.b, config.dedup))
     return 0
 
@@ -279,6 +279,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.alerts_command == "test":
         if args.rule not in {rule.name for rule in config.alerts.rules}:
             raise UsageError(f"no watch rule named {args.rule!r} in {args.config}")
+        missing = [p for p in args.paths if not p.exists()]
+        if missing:
+            raise UsageError(f"{missing[0]}: no such file or folder")
         paths = args.paths or [config.archive_dir]
         print(test_rule(config, args.rule, paths))
         return 0
@@ -322,13 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.loaded_config = load_config(args.config)
             return COMMANDS[args.command](args)
     except (ConfigError, UsageError, ItemFormatError) as exc:
-        print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
+        print(f"feedwatch {args.command}: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:
         # The file system or the database refused something the checks could not foresee
         # (disk full, a file removed meanwhile): one line; -v logs the traceback too.
         logger.debug("%s failed", args.command, exc_info=True)
-        print(f"feedwatch {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = one_line(f"{type(exc).__name__}: {exc}")
+        print(f"feedwatch {args.command}: {reason}", file=sys.stderr)
         return 1
     except Interrupted as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)

@@ -317,3 +317,40 @@ def test_more_bad_command_line_input(
     config = _config(tmp_path)
     code, err = _run(tmp_path, [*argv, "--config", str(config)], capsys)
     assert code == 2 and expected in _one_line(err), err
+
+
+def test_a_garbage_replay_file_gives_one_short_printable_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its first "line" used to be echoed whole: kilobytes of binary, terminal escapes included.
+    garbage = tmp_path / "bad.warc.gz"
+    garbage.write_bytes(b"\x1b]0;owned\x07\x1b[2J" + bytes(range(256)) * 12)
+    config = _config(tmp_path)
+    code, err = _run(tmp_path, ["crawl", "--replay", str(garbage), "--config", str(config)], capsys)
+    line = _one_line(err)
+    assert code == 2 and "not a readable WARC" in line and len(line) <= 450, line
+    assert all(ch.isprintable() for ch in line), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["alerts", "test", "korea", "missing.txt"], "missing.txt: no such file or folder"),
+        (["dedup", "explain", ".", "."], ".: not a file"),
+    ],
+)
+def test_reading_commands_refuse_missing_paths(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    expected: str,
+) -> None:
+    rules = {
+        "channels": {"f": {"kind": "jsonl", "path": "a.jsonl"}},
+        "rules": [{"name": "korea", "any": ["朝鲜"], "notify": ["f"]}],
+    }
+    config = _config(tmp_path, alerts=rules)
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(tmp_path, [*argv, "--config", str(config)], capsys)
+    assert code == 2 and expected in _one_line(err), err
