@@ -151,6 +151,7 @@ def _crawl_locked(
             runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
         raise
     finally:
+        process.restore_handlers()
         close_shared_pool()
     summaries = []
     for name, crawler in crawlers:

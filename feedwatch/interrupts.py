@@ -32,16 +32,27 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def install_handlers() -> None:
-    """SIGINT raises KeyboardInterrupt and SIGTERM raises Interrupted (main thread only)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+    """SIGINT raises KeyboardInterrupt and SIGTERM raises Interrupted (main thread only).
+
+    A signal the process inherited as ignored (`nohup`, a background job of a script) stays
+    ignored, as Python itself does for SIGINT.
+    """
+    for sig, handler in (
+        (signal.SIGINT, signal.default_int_handler),
+        (signal.SIGTERM, _raise_interrupted),
+    ):
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, handler)
 
 
 @contextmanager
 def handlers_installed() -> Iterator[None]:
     """`install_handlers` for the duration of a command, the previous handlers restored after."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
     install_handlers()
     try:
         yield
