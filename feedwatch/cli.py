@@ -152,6 +152,13 @@ def _check_replay(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _rebuild_lost_state(config: Config) -> None:
+    # Before crawling: a lost state next to a full archive would re-alert every story.
+    from feedwatch.recovery import rebuild_lost_state
+
+    rebuild_lost_state(config)
+
+
 def cmd_crawl(args: argparse.Namespace) -> int:
     from feedwatch.crawl import build_settings, format_summary, run_crawl
 
@@ -165,6 +172,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
     if not names:
         raise UsageError("no enabled outlets in the config")
+    _rebuild_lost_state(config)
     settings = build_settings(
         args.config,
         replay=args.replay,
@@ -188,12 +196,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         )
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not args.dry_run:
+        _rebuild_lost_state(config)
     return run_fetch(config, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.daemon import run_daemon
 
+    _rebuild_lost_state(_config(args))
     return run_daemon(_config(args), args.config)
 
 
