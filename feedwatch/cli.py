@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser(
+        "check", help="verify archive and state against each other; exits 1 on problems"
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="fix what can be fixed (never deletes an item file)"
+    )
+    _add_config(p)
+
+    p = sub.add_parser(
         "import", help="import item files or folders (seed format, Jekyll, mirror pages)"
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -219,6 +227,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from feedwatch.check import run_check
+
+    text, code = run_check(_config(args), repair_problems=args.repair)
+    print(text)
+    return code
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from feedwatch.importer import import_paths
 
@@ -278,6 +294,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "fetch": cmd_fetch,
     "run": cmd_run,
     "status": cmd_status,
+    "check": cmd_check,
     "import": cmd_import,
     "dedup": cmd_dedup,
     "alerts": cmd_alerts,

@@ -95,8 +95,11 @@ def set_aside_orphans(state_db: Path) -> list[Path]:
     return moved
 
 
-def rebuild_lost_state(config: Config) -> ImportReport | None:
-    """Rebuild the state from the archive when it is missing or empty; None when not needed."""
+def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport | None:
+    """Rebuild the state from the archive when it is missing or empty; None when not needed.
+
+    Logs one WARNING line saying so (INFO when `announce` is off: the caller reports it).
+    """
     state_db, archive_dir = Path(config.state_db), Path(config.archive_dir)
     # The cheap test first, without the lock: this runs before every crawl.
     if state_items(state_db) != 0 or not archive_has_items(archive_dir):
@@ -113,7 +116,8 @@ def rebuild_lost_state(config: Config) -> ImportReport | None:
         started = time.monotonic()
         report = import_paths(config, [archive_dir], alerts=False)
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing"
-    logger.warning(
+    logger.log(
+        logging.WARNING if announce else logging.INFO,
         "state database %s was missing or empty next to a non-empty archive: rebuilt it from"
         " %s (imported: %s; %d unreadable%s) in %.1f s, with no alerts",
         state_db,
