@@ -29,7 +29,7 @@ LOCK_NAME = "state-rebuild.lock"
 
 
 def state_items(state_db: Path) -> int | None:
-    """How many items the state records: 0 when it is missing or has no items table.
+    """How many stories the state records (items and dedup records): 0 when it is missing.
 
     None when the file cannot be read as a database: a corrupt state is reported by the
     command that opens it (and by `feedwatch check`), never overwritten here.
@@ -41,12 +41,16 @@ def state_items(state_db: Path) -> int | None:
     except sqlite3.Error:
         return None
     try:
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"
-        ).fetchone()
-        if row is None:
-            return 0
-        return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        # Dedup records count too: items emptied under a full dedup index is damage for
+        # `feedwatch check` to look at, not a lost state to import into.
+        return sum(
+            int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("items", "dedup_items")
+            if table in tables
+        )
     except sqlite3.Error as exc:
         logger.debug("cannot count the items of %s: %s", state_db, exc)
         return None
