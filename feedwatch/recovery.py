@@ -21,16 +21,21 @@ from pathlib import Path
 from feedwatch.config import Config
 from feedwatch.importer import ImportReport, import_paths
 from store.archive import ITEM_SUFFIX, TMP_PREFIX
+from store.state import now_ms, open_state
 
 logger = logging.getLogger(__name__)
 
 # Beside the outlets' locks; the hyphen keeps it apart from any outlet name (letters, _).
 LOCK_NAME = "state-rebuild.lock"
+# One row per rebuild, its end written last: an interrupted rebuild (Ctrl-C, kill, power) is
+# resumed by the next command instead of leaving a half-registered archive to re-alert.
+REBUILDS = "state_rebuilds"
 
 
 def state_items(state_db: Path) -> int | None:
     """How many stories the state records (items and dedup records): 0 when it is missing.
 
+    A rebuild that was interrupted counts as 0 too, so the next command finishes it.
     None when the file cannot be read as a database: a corrupt state is reported by the
     command that opens it (and by `feedwatch check`), never overwritten here.
     """
@@ -44,6 +49,11 @@ def state_items(state_db: Path) -> int | None:
         tables = {
             name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
+        if (
+            REBUILDS in tables
+            and conn.execute(f"SELECT 1 FROM {REBUILDS} WHERE finished_ms IS NULL").fetchone()
+        ):
+            return 0
         # Dedup records count too: items emptied under a full dedup index is damage for
         # `feedwatch check` to look at, not a lost state to import into.
         return sum(
@@ -99,6 +109,24 @@ def set_aside_orphans(state_db: Path) -> list[Path]:
     return moved
 
 
+def _mark(state_db: Path, *, finished: bool) -> None:
+    """Record the start of a rebuild, or the end of every rebuild begun (a resumed one too)."""
+    conn = open_state(state_db)
+    try:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {REBUILDS}"
+            " (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms INTEGER)"
+        )
+        if finished:
+            conn.execute(
+                f"UPDATE {REBUILDS} SET finished_ms = ? WHERE finished_ms IS NULL", (now_ms(),)
+            )
+        else:
+            conn.execute(f"INSERT INTO {REBUILDS} (started_ms) VALUES (?)", (now_ms(),))
+    finally:
+        conn.close()
+
+
 def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport | None:
     """Rebuild the state from the archive when it is missing or empty; None when not needed.
 
@@ -118,7 +146,9 @@ def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport
         if state_items(state_db) != 0:
             return None  # another process rebuilt it while we waited
         started = time.monotonic()
+        _mark(state_db, finished=False)
         report = import_paths(config, [archive_dir], alerts=False)
+        _mark(state_db, finished=True)
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing"
     logger.log(
         logging.WARNING if announce else logging.INFO,

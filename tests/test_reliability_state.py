@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from servers.feedserver import FeedServer
 
+from feedwatch import recovery
 from feedwatch.cli import main
 from feedwatch.config import load_config
 from feedwatch.importer import import_paths
@@ -196,6 +197,30 @@ def test_a_write_ahead_log_without_its_database_is_set_aside(tmp_path: Path) -> 
     assert not wal.exists() or wal.read_bytes() != b"stale frames of a database that is gone"
     kept = list(config.state_db.parent.glob("feedwatch.sqlite3-wal.orphan-*"))
     assert [p.read_bytes() for p in kept] == [b"stale frames of a database that is gone"]
+
+
+def test_an_interrupted_rebuild_is_finished_by_the_next_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(write_config(tmp_path))
+    import_paths(config, [ITEMS], alerts=False)
+    files = sorted((tmp_path / "archive").rglob("*.txt"))
+    delete_state(tmp_path)
+
+    def interrupted(config, paths, *, alerts=True):  # type: ignore[no-untyped-def]
+        import_paths(config, files[:3], alerts=alerts)
+        raise KeyboardInterrupt  # Ctrl-C after three files
+
+    monkeypatch.setattr(recovery, "import_paths", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_lost_state(config)
+    assert state_items(config.state_db) == 0  # half done counts as lost: not trusted yet
+    monkeypatch.undo()
+
+    report = rebuild_lost_state(config)
+    assert report is not None and report.counts == {"seen": 3, "new": len(files) - 3}
+    assert rebuild_lost_state(config) is None
+    assert check(tmp_path)[0] == 0
 
 
 # -- point 12: feedwatch check [--repair] -----------------------------------------------------
