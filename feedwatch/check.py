@@ -232,7 +232,7 @@ def run_check(config: Config, *, repair_problems: bool) -> tuple[str, int]:
     """The report and the exit code: 0 when consistent, 1 when problems remain."""
     ins = inspect(config)
     lines: list[str] = []
-    if repair_problems and not ins.ok:
+    if repair_problems and (not ins.ok or ins.temp_files):
         lines = repair(config, ins)
         ins = inspect(config)
     lines += format_inspection(config, ins)

@@ -270,6 +270,8 @@ def test_check_finds_each_fault_and_repair_fixes_what_it_can(archive: Path) -> N
     conn.execute("DELETE FROM items WHERE path = ?", (str(unregistered),))
     conn.commit()
     conn.close()
+    crashed = moved_to.parent / ".tmp-999999999-x.part"  # a writer that no longer exists
+    crashed.write_bytes(b"half an item")
     garbage = archive / "archive" / "2001" / "garbage.txt"
     garbage.parent.mkdir()
     garbage.write_bytes(b"not an item\n")
@@ -281,12 +283,16 @@ def test_check_finds_each_fault_and_repair_fixes_what_it_can(archive: Path) -> N
     assert f"1 files recorded under another path: {moved_to}" in out
     assert f"1 recorded files missing: {gone}" in out
     assert f"1 files do not parse (not repairable): {garbage}" in out
+    assert "1 temp files left by a crash" in out
     assert archive_bytes(archive) == on_disk  # checking changes nothing
 
     code, out = check(archive, "--repair")
     assert "repaired: registered 1 archive files (no alerts)" in out
     assert "repaired: 1 rows now point at their moved files" in out
     assert "repaired: marked 1 recorded files as missing" in out
+    assert "repaired: removed 1 temp files left by a crash" in out
+    assert not crashed.exists()
+    del on_disk[crashed]
     assert code == 1  # the file that does not parse is left for a human
     assert archive_bytes(archive) == on_disk  # no item file deleted or changed
     assert not (archive / "alerts.jsonl").exists()
