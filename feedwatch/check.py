@@ -233,7 +233,10 @@ def run_check(config: Config, *, repair_problems: bool) -> tuple[str, int]:
     ins = inspect(config)
     lines: list[str] = []
     if repair_problems and (not ins.ok or ins.temp_files):
-        lines = repair(config, ins)
+        try:
+            lines = repair(config, ins)
+        except (sqlite3.Error, OSError) as exc:  # e.g. a read-only state folder: one line
+            lines = [f"not repaired: {exc}"]
         ins = inspect(config)
     lines += format_inspection(config, ins)
     return "\n".join(lines), 0 if ins.ok else 1
