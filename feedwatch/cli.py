@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser(
+        "check", help="verify archive and state against each other; exits 1 on problems"
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="fix what can be fixed (never deletes an item file)"
+    )
+    _add_config(p)
+
+    p = sub.add_parser(
         "import", help="import item files or folders (seed format, Jekyll, mirror pages)"
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -152,6 +160,13 @@ def _check_replay(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _rebuild_lost_state(config: Config) -> None:
+    # Before crawling: a lost state next to a full archive would re-alert every story.
+    from feedwatch.recovery import rebuild_lost_state
+
+    rebuild_lost_state(config)
+
+
 def cmd_crawl(args: argparse.Namespace) -> int:
     from feedwatch.crawl import build_settings, format_summary, run_crawl
 
@@ -165,6 +180,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
     if not names:
         raise UsageError("no enabled outlets in the config")
+    _rebuild_lost_state(config)
     settings = build_settings(
         args.config,
         replay=args.replay,
@@ -188,12 +204,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         )
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not args.dry_run:
+        _rebuild_lost_state(config)
     return run_fetch(config, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.daemon import run_daemon
 
+    _rebuild_lost_state(_config(args))
     return run_daemon(_config(args), args.config)
 
 
@@ -204,6 +223,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
+    print(text)
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from feedwatch.check import run_check
+
+    text, code = run_check(_config(args), repair_problems=args.repair)
     print(text)
     return code
 
@@ -267,6 +294,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "fetch": cmd_fetch,
     "run": cmd_run,
     "status": cmd_status,
+    "check": cmd_check,
     "import": cmd_import,
     "dedup": cmd_dedup,
     "alerts": cmd_alerts,

@@ -37,6 +37,7 @@ from feedwatch.config import Config, ScheduleConfig
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
+from store.consistency import quick_check
 from store.state import open_state
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,11 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def log_state_check(self) -> None:
+        """The cheap part of `feedwatch check`, once per start: one line, a WARNING if it is off."""
+        check = quick_check(Path(self.config.state_db), Path(self.config.archive_dir))
+        logger.log(logging.INFO if check.ok else logging.WARNING, "%s", check.line())
+
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the daemon to stop (signal handler and tests)."""
         if signum is not None:
@@ -321,6 +327,7 @@ class Daemon:
         if not self.enabled_outlets():
             logger.error("no enabled outlets in the config: nothing to schedule")
             return 2
+        self.log_state_check()
         try:
             self.scheduler = self.build_scheduler()
         except ValueError as exc:
