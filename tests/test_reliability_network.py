@@ -106,3 +106,53 @@ def test_long_article_urls_are_fetched_or_stored_from_the_summary(tmp_path: Path
     assert "keeping the feed summary" in warnings[0] and "9" in warnings[0]
     assert len(warnings[0]) < 400  # the hostile URL is not copied whole into the log
     assert "Ignoring link" not in result.stderr
+
+
+# -- 8. GUIDs are scoped by feed -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dedup", [False, True], ids=["dedup-off", "dedup-on"])
+def test_a_feed_reusing_another_outlets_guids_cannot_suppress_its_stories(
+    tmp_path: Path, dedup: bool
+) -> None:
+    _, items = nsc413()
+    guids = [f"urn:victim:{n}" for n in range(3)]
+    victim_items = [_with_guid(item, guid) for item, guid in zip(items[10:13], guids, strict=True)]
+    # Other real stories, under their own links, claiming the victim's GUIDs before it is read.
+    hostile_items = [_with_guid(item, guid) for item, guid in zip(items[20:23], guids, strict=True)]
+    with FaultServer() as server:
+        server.add("/victim.xml", Answer(rss(victim_items).encode("utf-8")))
+        server.add("/hostile.xml", Answer(rss(hostile_items).encode("utf-8")))
+        config = _write_config(
+            tmp_path,
+            f"  victim:\n    spider: epochtimes\n"
+            f'    feeds: [{{url: "{server.base_url}/victim.xml", full_text: true}}]\n'
+            f"  hostile:\n    spider: epochtimes\n"
+            f'    feeds: [{{url: "{server.base_url}/hostile.xml", full_text: true}}]\n',
+        )
+        if dedup:
+            text = config.read_text(encoding="utf-8").replace("dedup: {enabled: false}\n", "")
+            config.write_text(text, encoding="utf-8")
+        first = _crawl(config, "hostile")
+        assert "stories 3 new" in first.stdout, first.stderr
+        second = _crawl(config, "victim")
+        assert "stories 3 new" in second.stdout, second.stderr
+        stored = _stored(tmp_path)
+        victim_links = {_link(item) for item in victim_items}
+        hostile_links = {_link(item) for item in hostile_items}
+        assert set(stored) == victim_links | hostile_links
+        for item in victim_items:
+            assert stored[_link(item)].title == item_title(item)
+
+        # Within its own feed a GUID still identifies the entry: new links, same GUIDs, nothing new.
+        moved = [_with_link(item, _link(item) + "?moved=1") for item in victim_items]
+        server.add("/victim.xml", Answer(rss(moved).encode("utf-8")))
+        third = _crawl(config, "victim")
+        assert "stories 0 new" in third.stdout, third.stdout + third.stderr
+        assert set(_stored(tmp_path)) == victim_links | hostile_links
+
+
+def _link(item: str) -> str:
+    match = re.search(r"<link>(.*?)</link>", item, re.S)
+    assert match
+    return match.group(1).strip()
