@@ -1,4 +1,4 @@
-"""Hostile input from the network: long article URLs, GUIDs reused across feeds, DNS answers.
+"""Hostile input from the network: long URLs, GUIDs reused across feeds, DNS answers, alerts.
 
 Each case runs real `feedwatch crawl` processes against `tests/servers/faultserver.py` on
 127.0.0.1, serving real Epoch Times items (nsc413) whose links are rewritten to point at the
@@ -7,6 +7,7 @@ local server, and the real RFI article page (see tests/fixtures/outlets/PROVENAN
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -156,3 +157,104 @@ def _link(item: str) -> str:
     match = re.search(r"<link>(.*?)</link>", item, re.S)
     assert match
     return match.group(1).strip()
+
+
+# -- 14. the outbound guard at connect time ------------------------------------------------------
+
+FAKEDNS = Path(__file__).parent / "servers" / "fakedns.py"
+
+
+def _fakedns(folder: Path, answers: dict[str, str]) -> list[str]:
+    """The command that runs feedwatch with these fake DNS answers (see servers/fakedns.py)."""
+    path = folder / "dns.json"
+    path.write_text(json.dumps(answers), encoding="utf-8")
+    return [sys.executable, str(FAKEDNS), str(path)]
+
+
+def _asked(folder: Path) -> list[str]:
+    log = folder / "dns.json.log"
+    return log.read_text(encoding="utf-8").split() if log.exists() else []
+
+
+def test_names_resolving_to_private_addresses_are_refused_at_connect_time(tmp_path: Path) -> None:
+    _, items = nsc413()
+    with FaultServer() as server:
+        port = server.base_url.rsplit(":", 1)[1]
+        page = Answer(read_fixture(RFI_PAGE), content_type="text/html")
+        server.add("/article.html", page)
+        server.add("/allowed.html", page)
+        # A built-in outlet domain whose DNS answer is loopback (a hijacked or rebound name).
+        hijacked = f"http://www.rfi.fr:{port}/article.html"
+        # A name listed in the config's domains: allowed to be private on purpose.
+        intranet = f"http://news.intranet.test:{port}/allowed.html"
+        feed = rss([_with_link(items[0], hijacked), _with_link(items[1], intranet)])
+        server.add("/feed.xml", Answer(feed.encode("utf-8")))
+        # A feed configured by name (allowed, host and port) that redirects to another name.
+        server.add("/named.xml", Answer(rss(items[2:4]).encode("utf-8")))
+        server.add(
+            "/redirect.xml",
+            Answer(status=302, headers={"Location": f"http://rebound.test:{port}/named.xml"}),
+        )
+        config = _write_config(
+            tmp_path,
+            f'  rfi:\n    spider: rfi\n    domains: ["intranet.test"]\n'
+            f'    feeds: [{{url: "http://feeds.test:{port}/feed.xml", full_text: false}}]\n'
+            f"  other:\n    spider: epochtimes\n"
+            f'    feeds: [{{url: "http://feeds.test:{port}/named.xml", full_text: true}},'
+            f' {{url: "{server.base_url}/redirect.xml", full_text: true}}]\n',
+        )
+        dns = {
+            name: "127.0.0.1"
+            for name in ("www.rfi.fr", "news.intranet.test", "feeds.test", "rebound.test")
+        }
+        result = _crawl(config, runner=_fakedns(tmp_path, dns))
+        requests = dict(server.requests)
+    asked = _asked(tmp_path)
+    # Every name went through the resolver (none was judged from the URL alone)...
+    assert {"www.rfi.fr", "news.intranet.test", "feeds.test", "rebound.test"} <= set(asked)
+    # ...only the allowed ones were connected to, and a refused name is not retried.
+    assert requests.get("/article.html", 0) == 0, requests
+    assert requests["/allowed.html"] == 1
+    assert requests["/feed.xml"] == 1 and requests["/named.xml"] == 1, requests
+    assert asked.count("www.rfi.fr") == 1 and asked.count("rebound.test") == 1, asked
+    lines = result.stderr.splitlines()
+    article = [line for line in lines if "article http://www.rfi.fr" in line]
+    assert len(article) == 1, result.stderr
+    assert (
+        f"failed (RefusedRequest: refused www.rfi.fr:{port}: it resolves to 127.0.0.1,"
+        " a loopback address, not allowed by the config); keeping the feed summary" in article[0]
+    )
+    redirect = [line for line in lines if "redirect.xml failed" in line]
+    assert len(redirect) == 1, result.stderr
+    assert f"RefusedRequest: refused rebound.test:{port}: it resolves to 127.0.0.1" in redirect[0]
+    assert "Gave up retrying" not in result.stderr
+    stored = _stored(tmp_path)
+    # The refused article keeps its feed summary; the allowed one has the page's body.
+    assert RFI_PAGE_MARK not in stored[hijacked].body and stored[hijacked].body
+    assert RFI_PAGE_MARK in stored[intranet].body
+    assert {_link(item) for item in items[2:4]} <= set(stored)  # the named feed, read once
+
+
+def test_a_feed_redirect_to_another_port_of_its_host_is_refused(tmp_path: Path) -> None:
+    _, items = nsc413()
+    with FaultServer() as feeds, FaultServer() as other:
+        other.add("/internal.xml", Answer(rss(items[4:6]).encode("utf-8")))
+        feeds.add(
+            "/moved.xml",
+            Answer(status=301, headers={"Location": f"{other.base_url}/internal.xml"}),
+        )
+        config = _write_config(
+            tmp_path,
+            f"  et:\n    spider: epochtimes\n"
+            f'    feeds: [{{url: "{feeds.base_url}/moved.xml", full_text: true}}]\n',
+        )
+        result = _crawl(config)
+        reached = other.requests["/internal.xml"]
+    assert reached == 0
+    assert re.search(
+        rf"feed {re.escape(feeds.base_url)}/moved.xml failed \(redirected to "
+        rf"{re.escape(other.base_url)}/internal.xml\): RefusedRequest: refused 127\.0\.0\.1:"
+        r" a loopback address",
+        result.stderr,
+    ), result.stderr
+    assert _stored(tmp_path) == {}
