@@ -7,16 +7,28 @@ local server, and the real RFI article page (see tests/fixtures/outlets/PROVENAN
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import io
 import json
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from alerts_helpers import KOREA, KOREA_TRADITIONAL, Clock, make_config, memory_db, story
+from rich.console import Console
 from servers.faultserver import Answer, FaultServer, item_title, nsc413, read_fixture, rss
 
+from alerts.channels import AlertMessage, ConsoleNotifier, expand_env
+from alerts.service import AlertService
 from store.format import StoredItem, parse_item, render_item
 
 pytestmark = pytest.mark.timeout(180)
@@ -258,3 +270,130 @@ def test_a_feed_redirect_to_another_port_of_its_host_is_refused(tmp_path: Path) 
         result.stderr,
     ), result.stderr
     assert _stored(tmp_path) == {}
+
+
+# -- 13. alert ids and secrets in channel URLs ---------------------------------------------------
+
+
+class _Capture:
+    """A local webhook that records each request's path, headers and JSON body."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                capture.received.append((self.path, dict(self.headers.items()), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capture() -> Iterator[_Capture]:
+    server = _Capture()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _alerts_config(tmp_path: Path, hook_url: str) -> Any:
+    return make_config(
+        {
+            "channels": {
+                "file": {"kind": "jsonl", "path": str(tmp_path / "alerts.jsonl")},
+                "hook": {"kind": "apprise", "url": hook_url, "timeout": "5s"},
+            },
+            "rules": [{"name": "korea", "any": ["朝鲜"], "notify": ["file", "hook"]}],
+        }
+    )
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_resent_alert_carries_the_same_id_on_every_channel(
+    tmp_path: Path, capture: _Capture
+) -> None:
+    config = _alerts_config(tmp_path, f"json://127.0.0.1:{capture.port}/hook")
+    conn = memory_db()
+    service = AlertService(conn, config, clock=Clock())
+    service.on_new_story(story(KOREA, 1, "rfi"))
+    assert service.deliver_pending().sent == 2
+    # The process died after sending, before recording it: the next run sends it again.
+    conn.execute("UPDATE alerts_outbox SET state = 'pending', next_attempt_ms = 0")
+    assert service.deliver_pending().sent == 2
+    # The state was lost and rebuilt: the same story comes back under another row id.
+    rebuilt = AlertService(memory_db(), config, clock=Clock())
+    rebuilt.on_new_story(story(KOREA, 7, "rfi"))
+    assert rebuilt.deliver_pending().sent == 2
+
+    ids = {record["alert_id"] for record in _jsonl(tmp_path / "alerts.jsonl")}
+    assert len(capture.received) == 3 and len(ids) == 1
+    (alert_id,) = ids
+    assert re.fullmatch(r"fw-[0-9a-f]{20}", alert_id)
+    for _path, headers, body in capture.received:
+        assert body["alert_id"] == alert_id  # a JSON field of the webhook payload
+        assert headers["X-Feedwatch-Alert-Id"] == alert_id  # and a header
+        assert body["message"].endswith(f"\n\nalert id: {alert_id}")  # and the text itself
+
+    # The same text in the other script is the same story (same URL): no second alert.
+    assert service.on_new_story(story(KOREA_TRADITIONAL, 1, "rfi")) == []
+    # Another story (another URL) is another alert: another id.
+    other = dataclasses.replace(story(KOREA, 2, "rfi"), url="https://www.rfi.fr/cn/other-story")
+    assert service.on_new_story(other) == ["korea"]
+    service.deliver_pending()
+    assert len({record["alert_id"] for record in _jsonl(tmp_path / "alerts.jsonl")}) == 2
+
+
+def test_console_alerts_show_their_id() -> None:
+    buffer = io.StringIO()
+    notifier = ConsoleNotifier("term", Console(file=buffer, width=200, color_system=None))
+    notifier.send(AlertMessage("match", "标题", "正文", {}, "fw-0123456789abcdef0123"))
+    assert buffer.getvalue().rstrip().endswith("alert id: fw-0123456789abcdef0123")
+
+
+SPECIAL = "p@ss:w/o?r#d%25&x=1 +"  # every character that means something in a URL
+
+
+def test_secrets_with_url_special_characters_reach_the_service_intact(
+    tmp_path: Path, capture: _Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FW_TEST_USER", "bot@example.org")
+    monkeypatch.setenv("FW_TEST_PASSWORD", SPECIAL)
+    monkeypatch.setenv("FW_TEST_PATH", "a/b?c#d")
+    url = (
+        f"json://${{FW_TEST_USER}}:${{FW_TEST_PASSWORD}}@127.0.0.1:{capture.port}"
+        "/hooks/${FW_TEST_PATH}"
+    )
+    service = AlertService(memory_db(), _alerts_config(tmp_path, url), clock=Clock())
+    service.on_new_story(story(KOREA, 1, "rfi"))
+    assert service.deliver_pending().sent == 2
+    ((path, headers, _body),) = capture.received
+    # The path segment arrives percent-encoded as one segment, decoded it is the value.
+    assert unquote(path.split("?", 1)[0]) == "/hooks/a/b?c#d"
+    assert path.startswith("/hooks/a%2Fb%3Fc%23d")
+    scheme, _, token = headers["Authorization"].partition(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(token).decode("utf-8") == f"bot@example.org:{SPECIAL}"
+
+
+def test_secrets_are_masked_in_errors_raw_and_encoded(tmp_path: Path) -> None:
+    url, secrets = expand_env("tgram://${A}/${B}", {"A": "12:ab/c", "B": "x y"})
+    assert url == "tgram://12%3Aab%2Fc/x%20y"
+    assert set(secrets) == {"12:ab/c", "12%3Aab%2Fc", "x y", "x%20y"}
