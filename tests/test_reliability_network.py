@@ -29,6 +29,7 @@ from servers.faultserver import Answer, FaultServer, item_title, nsc413, read_fi
 
 from alerts.channels import AlertMessage, ConsoleNotifier, expand_env
 from alerts.service import AlertService
+from feedwatch.guards import AddressPolicy, host_and_port
 from store.format import StoredItem, parse_item, render_item
 
 pytestmark = pytest.mark.timeout(180)
@@ -397,3 +398,26 @@ def test_secrets_are_masked_in_errors_raw_and_encoded(tmp_path: Path) -> None:
     url, secrets = expand_env("tgram://${A}/${B}", {"A": "12:ab/c", "B": "x y"})
     assert url == "tgram://12%3Aab%2Fc/x%20y"
     assert set(secrets) == {"12:ab/c", "12%3Aab%2Fc", "x y", "x%20y"}
+
+
+def test_address_policy_allows_by_host_and_port() -> None:
+    policy = AddressPolicy()
+    policy.allow("Feeds.Test.", 8001)  # a configured feed: that port only
+    policy.allow("intranet.test")  # a configured domain: any port
+    assert policy.refusal("feeds.test", 8001, ["127.0.0.1"]) is None
+    assert policy.refusal("feeds.test", 6379, ["127.0.0.1"]) == (
+        "it resolves to 127.0.0.1, a loopback address"
+    )
+    assert policy.refusal("intranet.test", 22, ["10.0.0.5"]) is None
+    # Any blocked address in the answer refuses the name, whatever else it holds.
+    assert policy.refusal("mixed.test", 80, ["93.184.215.14", "::ffff:169.254.169.254"]) == (
+        "it resolves to ::ffff:169.254.169.254, a private address"
+    )
+    assert policy.refusal("public.test", 80, ["93.184.215.14", "2606:2800:21f:cb07::1"]) is None
+
+
+def test_host_and_port_fill_in_the_default_port() -> None:
+    assert host_and_port("http://127.0.0.1:8001/feed.xml") == ("127.0.0.1", 8001)
+    assert host_and_port("https://www.rfi.fr/cn/") == ("www.rfi.fr", 443)
+    assert host_and_port("http://www.rfi.fr/cn/") == ("www.rfi.fr", 80)
+    assert host_and_port("http://a.test:99999999/") == ("a.test", -1)
