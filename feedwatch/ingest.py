@@ -37,6 +37,7 @@ class Story:
     stored: StoredItem  # the item file as it would be written
     first_seen_ms: int
     guid: str | None = None
+    feed_url: str | None = None  # the feed that gave the GUID: its scope
     full_text: bool = True
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
 
@@ -82,7 +83,9 @@ class Ingestor:
             return self._ingest_locked(story)
 
     def _ingest_locked(self, story: Story) -> Outcome:
-        seen = self.items.lookup(story.canonical_url, story.guid)
+        seen = self.items.lookup(
+            story.canonical_url, story.guid, outlet=story.outlet, guid_scope=story.feed_url
+        )
         if self.dedup is None:
             if seen is not None:
                 return Outcome("seen", _path(seen.path), seen.story_id)
@@ -157,6 +160,7 @@ class Ingestor:
                 path=str(path) if path else None,
             ),
             story.guid,
+            story.feed_url,
         )
 
     def _story_path(self, story_id: int) -> Path | None:

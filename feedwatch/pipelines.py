@@ -98,6 +98,7 @@ class StorePipeline:
             stored=item.notes["stored"],  # type: ignore[arg-type]
             first_seen_ms=item.first_seen,
             guid=item.guid,
+            feed_url=item.feed_url or None,
             full_text=item.full_text,
             body_html=item.body_html,
         )

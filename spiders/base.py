@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Entries taken from one feed per crawl (setting FEEDWATCH_MAX_ITEMS_PER_FEED; 0: no limit).
 DEFAULT_MAX_ITEMS_PER_FEED = 200
+# Longest URL requested (Scrapy's URLLENGTH_LIMIT; feedwatch.settings raises Scrapy's 2083).
+DEFAULT_URL_LENGTH_LIMIT = 8000
 
 
 class OutletSpider(scrapy.Spider):
@@ -66,7 +68,7 @@ class OutletSpider(scrapy.Spider):
     def start_requests(self) -> Iterator[scrapy.Request]:
         """One request per configured feed, the FeedConfig in meta["feed"]."""
         for feed in self.feed_configs():
-            yield scrapy.Request(
+            request = scrapy.Request(
                 feed.url,
                 callback=self.feed_callback(),
                 errback=self.feed_failed,
@@ -75,12 +77,35 @@ class OutletSpider(scrapy.Spider):
                 # not be dropped in silence by the duplicate filter.
                 dont_filter=True,
             )
+            if self.url_too_long(request.url):
+                # Scrapy's UrlLengthMiddleware would drop it with an INFO line only.
+                self.count("feeds/failed")
+                logger.warning(
+                    "feed %s failed: its URL has %d characters, over URLLENGTH_LIMIT %d",
+                    _shorten(request.url),
+                    len(request.url),
+                    self.url_length_limit(),
+                )
+                continue
+            yield request
 
     async def start(self) -> AsyncIterator[Any]:
         """Scrapy >= 2.13 entry point: the same requests as start_requests."""
         self.worker_pool().start()  # the first feed response will need them
         for request in self.start_requests():
             yield request
+
+    def url_length_limit(self) -> int:
+        """The longest URL Scrapy will request (URLLENGTH_LIMIT; 0: no limit)."""
+        settings = getattr(self, "settings", None)
+        if settings is None:
+            return DEFAULT_URL_LENGTH_LIMIT
+        return settings.getint("URLLENGTH_LIMIT", DEFAULT_URL_LENGTH_LIMIT)
+
+    def url_too_long(self, url: str) -> bool:
+        """True when Scrapy's UrlLengthMiddleware would drop a request for this (escaped) URL."""
+        limit = self.url_length_limit()
+        return 0 < limit < len(url)
 
     def article_domains(self) -> tuple[str, ...]:
         """Hosts whose article pages may be fetched: config domains plus the outlet's own."""
@@ -209,13 +234,27 @@ class OutletSpider(scrapy.Spider):
                 list(self.article_domains()),
             )
             return entry
-        return scrapy.Request(
+        request = scrapy.Request(
             entry.url,
             callback=self.parse_article_in_worker,
             errback=self.article_failed,
             meta={"entry": entry, "article": True},
             dont_filter=True,  # as for feeds: a silently dropped loop would lose the entry
         )
+        if self.url_too_long(request.url):
+            # Scrapy's UrlLengthMiddleware would drop the request, and the entry with it, at
+            # INFO level: store the summary instead, and say so.
+            self.count("articles/url_too_long")
+            logger.warning(
+                "article %s not fetched: its URL has %d characters, over URLLENGTH_LIMIT %d;"
+                " keeping the feed summary",
+                _shorten(request.url),
+                len(request.url),
+                self.url_length_limit(),
+            )
+            entry.full_text = False
+            return entry
+        return request
 
     def feed_failed(self, failure: Failure) -> None:
         """Log a feed that could not be fetched in one line; the crawl goes on."""
@@ -317,6 +356,11 @@ class OutletSpider(scrapy.Spider):
         if entry is not None:
             entry.full_text = False
             yield entry
+
+
+def _shorten(url: str, keep: int = 150) -> str:
+    """A URL cut for a log line (a hostile link can be megabytes long)."""
+    return url if len(url) <= keep else f"{url[:keep]}..."
 
 
 def _request_of(failure: Failure) -> scrapy.Request:

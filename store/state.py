@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
     canonical_url TEXT NOT NULL UNIQUE,
     guid TEXT,
+    guid_scope TEXT,  -- the feed the GUID came from (NULL in rows older than this column)
     outlet TEXT NOT NULL,
     url TEXT NOT NULL,
     title TEXT NOT NULL,
@@ -62,8 +63,16 @@ def open_state(path: str | Path) -> sqlite3.Connection:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the `items` and `runs` tables if missing."""
+    """Create the `items` and `runs` tables if missing; add columns that older states lack."""
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "guid_scope" not in columns:
+        try:
+            # Old rows keep NULL: their GUIDs then count within their own outlet only.
+            conn.execute("ALTER TABLE items ADD COLUMN guid_scope TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process added it just now
+                raise
 
 
 @contextmanager
@@ -105,8 +114,20 @@ class ItemState:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def lookup(self, canonical_url: str, guid: str | None = None) -> SeenItem | None:
-        """The stored row for a canonical URL (or, failing that, the same GUID)."""
+    def lookup(
+        self,
+        canonical_url: str,
+        guid: str | None = None,
+        *,
+        outlet: str = "",
+        guid_scope: str | None = None,
+    ) -> SeenItem | None:
+        """The stored row for a canonical URL or, failing that, the same GUID in the same feed.
+
+        A GUID is whatever its feed says it is: it identifies an entry within that feed only,
+        so another feed (a hostile one) reusing it can neither pre-claim nor suppress the
+        entry. Rows stored before GUIDs were scoped (guid_scope NULL) match within their outlet.
+        """
         row = self.conn.execute(
             "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
             " FROM items WHERE canonical_url = ?",
@@ -115,8 +136,9 @@ class ItemState:
         if row is None and guid:
             row = self.conn.execute(
                 "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
-                " FROM items WHERE guid = ? LIMIT 1",
-                (guid,),
+                " FROM items WHERE guid = ? AND outlet = ?"
+                " AND (guid_scope IS ? OR guid_scope IS NULL) ORDER BY id LIMIT 1",
+                (guid, outlet, guid_scope),
             ).fetchone()
         return SeenItem(*row) if row else None
 
@@ -127,14 +149,18 @@ class ItemState:
         ).fetchone()
         return row is not None
 
-    def record(self, item: SeenItem, guid: str | None) -> int:
-        """Insert a newly seen item and return its row id (0 if its URL was already there)."""
+    def record(self, item: SeenItem, guid: str | None, guid_scope: str | None = None) -> int:
+        """Insert a newly seen item and return its row id (0 if its URL was already there).
+
+        `guid_scope` is the feed the GUID belongs to (see `lookup`).
+        """
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO items (canonical_url, guid, outlet, url, title, ts,"
-            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO items (canonical_url, guid, guid_scope, outlet, url, title, ts,"
+            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 item.canonical_url,
                 guid,
+                guid_scope if guid else None,
                 item.outlet,
                 item.url,
                 item.title,
