@@ -21,7 +21,7 @@ from urllib.parse import quote
 from rich.console import Console
 from rich.text import Text
 
-from alerts.config import ENV_REFERENCE, ChannelConfig
+from conf.alerts import ENV_REFERENCE, ChannelConfig
 
 logger = logging.getLogger(__name__)
 

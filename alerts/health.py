@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from alerts.config import HealthConfig
+from conf.alerts import HealthConfig
 
 Condition = Literal["quiet", "failing", "collapse"]
 MAX_GAPS = 30  # recent gaps between runs that brought new items

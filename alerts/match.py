@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from alerts.config import WatchRule
+from conf.alerts import WatchRule
 from dedup.text import html_to_text, normalize_text
 
 # Written-out links in visible text ("获取更多RSS：https://feedx.best/...", "www.dw.com").

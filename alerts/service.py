@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.channels import AlertMessage, DeliveryError, MessageKind, Notifier, build_notifier
-from alerts.config import AlertsConfig, WatchRule
 from alerts.digest import next_due_ms
 from alerts.health import Finding, OutletHealth, OutletRun, judge_quiet, record_run
 from alerts.ids import alert_id_for
 from alerts.match import RuleMatcher, prepare_story
+from conf.alerts import AlertsConfig, WatchRule
 from store.state import write_transaction
 from store.urls import canonical_url
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from conf.dedup import DedupConfig
 from dedup.arrays import sorted_unique
-from dedup.config import DedupConfig
 from dedup.index import anchors_of
 from dedup.simhash import (
     codepoint_shingle_hashes,

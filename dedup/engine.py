@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from conf.dedup import DedupConfig
 from dedup.clusters import create_tables
 from dedup.compare import (
     Features,
@@ -30,7 +31,6 @@ from dedup.compare import (
     features_of_text,
     verification_features,
 )
-from dedup.config import DedupConfig
 from dedup.index import Candidates, NearIndex
 from store.state import write_transaction as transaction
 

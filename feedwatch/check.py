@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
-from feedwatch.config import Config
 from feedwatch.outlets import outlet_for_url
 from feedwatch.recovery import rebuild_lost_state, state_items
 from scheduler.locks import is_locked

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from conf.schema import DEFAULT_CONFIG, Config, ConfigError, load_config
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
@@ -152,7 +152,7 @@ def _check_replay(args: argparse.Namespace) -> None:
         return
     if not replay.is_file():
         raise UsageError(f"--replay {replay}: no such file")
-    from feedwatch.replay import ReplayError, open_replay
+    from crawler.replay import ReplayError, open_replay
 
     try:
         open_replay(replay)  # fails here in one line, not as a Twisted traceback mid-crawl
@@ -248,7 +248,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from dedup.cli import cluster_files, explain_files
+    from feedwatch.dedup_commands import cluster_files, explain_files
 
     config = _config(args)
     if args.dedup_command == "cluster":
@@ -266,7 +266,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from alerts.cli import list_alerts, test_rule
+    from feedwatch.alerts_commands import list_alerts, test_rule
     from store.state import open_state
 
     config = _config(args)

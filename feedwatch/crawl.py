@@ -12,10 +12,10 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from feedwatch import settings as default_settings
-from feedwatch.config import Config
-from feedwatch.workers import close_shared_pool
+from conf.schema import Config
+from crawler import settings as default_settings
 from scheduler.locks import outlet_lock
+from spiders.workers import close_shared_pool
 from store.state import RunLog, open_state
 
 logger = logging.getLogger(__name__)

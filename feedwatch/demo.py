@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from feedwatch.config import Config, load_config
+from conf.schema import Config, load_config
 from feedwatch.crawl import build_settings, format_summary, run_crawl
 from store.imports import iter_item_paths, read_item_file
 

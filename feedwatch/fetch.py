@@ -13,12 +13,12 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 
-from feedwatch import settings as default_settings
-from feedwatch.config import Config, FeedConfig, OutletConfig
+from conf.schema import Config, FeedConfig, OutletConfig
+from crawler import settings as default_settings
+from crawler.spiderloader import scrapy_settings_for
 from feedwatch.crawl import build_settings
-from feedwatch.items import FeedEntry
 from feedwatch.outlets import outlet_for_url
-from feedwatch.spiderloader import scrapy_settings_for
+from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
 from store.format import render_item
 
@@ -128,13 +128,13 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     overrides["HTTPSTATE_ENABLED"] = False
     if args.dry_run:
         overrides["ITEM_PIPELINES"] = {
-            "feedwatch.pipelines.NormalizePipeline": 100,
+            "crawler.pipelines.NormalizePipeline": 100,
             "feedwatch.fetch.PrintItemPipeline": 300,
         }
         # Print even a stored story: skip the "already stored" check (it only reads state).
         overrides["DOWNLOADER_MIDDLEWARES"] = {
             **default_settings.DOWNLOADER_MIDDLEWARES,
-            "feedwatch.middlewares.SeenArticleMiddleware": None,
+            "crawler.middlewares.SeenArticleMiddleware": None,
         }
     level = "INFO" if args.verbose else "WARNING"
     settings = build_settings(

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feedwatch.config import Config
-from feedwatch.ingest import Ingestor, Story
+from conf.schema import Config
 from feedwatch.outlets import outlet_for_url
+from ingest.ingestor import Ingestor, Story
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import now_ms, open_state

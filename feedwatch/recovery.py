@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from feedwatch.config import Config
+from conf.schema import Config
 from feedwatch.importer import ImportReport, import_paths
 from store.archive import ITEM_SUFFIX, TMP_PREFIX
 from store.state import now_ms, open_state

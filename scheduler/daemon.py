@@ -33,7 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedwatch.config import Config, ScheduleConfig
+from conf.schema import Config, ScheduleConfig
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor

@@ -17,20 +17,19 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.guards import RefusedRequest
-from feedwatch.items import FeedEntry
-from feedwatch.middlewares import AlreadyStored
-from feedwatch.workers import WorkerPool, shared_pool
+from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
+from spiders.exceptions import AlreadyStored, RefusedRequest
 from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
+from spiders.items import FeedEntry
+from spiders.workers import WorkerPool, shared_pool
 
 logger = logging.getLogger(__name__)
 
 # Entries taken from one feed per crawl (setting FEEDWATCH_MAX_ITEMS_PER_FEED; 0: no limit).
 DEFAULT_MAX_ITEMS_PER_FEED = 200
-# Longest URL requested (Scrapy's URLLENGTH_LIMIT; feedwatch.settings raises Scrapy's 2083).
+# Longest URL requested (Scrapy's URLLENGTH_LIMIT; crawler.settings raises Scrapy's 2083).
 DEFAULT_URL_LENGTH_LIMIT = 8000
 
 

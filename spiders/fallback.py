@@ -14,8 +14,8 @@ from datetime import datetime
 
 from lxml import etree
 
-from feedwatch.items import FeedEntry
 from spiders.html import date_div, img_tag
+from spiders.items import FeedEntry
 
 logger = logging.getLogger(__name__)
 

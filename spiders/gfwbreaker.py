@@ -20,9 +20,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from feedwatch.config import FeedConfig
-from feedwatch.items import FeedEntry
+from conf.schema import FeedConfig
 from spiders.base import OutletSpider
+from spiders.items import FeedEntry
 from store.format import ItemFormatError
 from store.imports import parse_mirror_page
 

@@ -16,10 +16,10 @@ from typing import Any
 import scrapy
 from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.items import FeedEntry
+from conf.schema import FeedConfig, OutletConfig
 from spiders.base import OutletSpider
 from spiders.html import html_to_text
+from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
 
 BODY_TEXT_CHARS = 200

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import ConfigError, load_config, parse_duration
+from conf.schema import ConfigError, load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_bundled_demo_config_is_the_default_with_the_mirror_enabled() -> None:
 
 
 def test_config_knows_every_spider_kind_of_the_registry() -> None:
-    from feedwatch.config import SPIDER_KINDS
+    from conf.schema import SPIDER_KINDS
     from spiders.registry import SPIDER_KINDS as REGISTRY
 
     assert set(SPIDER_KINDS) == set(REGISTRY)

@@ -146,8 +146,8 @@ def test_bit_counts_across_lane_group_sizes() -> None:
 def test_features_equal_the_straightforward_computation_on_every_fixture() -> None:
     import hashlib
 
+    from conf.dedup import DedupConfig
     from dedup.compare import features_of_text
-    from dedup.config import DedupConfig
     from dedup.index import anchors_of
     from dedup.simhash import shingle_hashes
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import opencc
 
+from conf.dedup import DedupConfig
 from dedup.compare import compare, features_of_html
-from dedup.config import DedupConfig
 from store.imports import read_item_file
 
 GATE = Path(__file__).parent / "fixtures" / "dedup" / "gate"

@@ -12,8 +12,8 @@ from scrapy.http import Response, XmlResponse
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
-from feedwatch.config import FeedConfig
-from feedwatch.httpstate import (
+from conf.schema import FeedConfig
+from crawler.httpstate import (
     ConditionalGetMiddleware,
     FeedDeferred,
     FeedNotModified,
@@ -23,7 +23,7 @@ from feedwatch.httpstate import (
     parse_retry_after,
     parse_ttl,
 )
-from feedwatch.items import FeedEntry
+from spiders.items import FeedEntry
 
 FEED = "https://example.org/rss"
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"

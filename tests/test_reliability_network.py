@@ -29,7 +29,7 @@ from servers.faultserver import Answer, FaultServer, item_title, nsc413, read_fi
 
 from alerts.channels import AlertMessage, ConsoleNotifier, expand_env
 from alerts.service import AlertService
-from feedwatch.guards import AddressPolicy, host_and_port
+from crawler.guards import AddressPolicy, host_and_port
 from store.format import StoredItem, parse_item, render_item
 
 pytestmark = pytest.mark.timeout(180)

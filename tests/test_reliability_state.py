@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from servers.feedserver import FeedServer
 
+from conf.schema import load_config
 from feedwatch import recovery
 from feedwatch.cli import main
-from feedwatch.config import load_config
 from feedwatch.importer import import_paths
 from feedwatch.recovery import rebuild_lost_state, state_items
 from scheduler.daemon import Daemon

@@ -1,4 +1,4 @@
-"""WARC record/replay middlewares and the bundled snapshot (feedwatch/replay.py, feedwatch/data)."""
+"""WARC record/replay middlewares and the bundled snapshot (crawler/replay.py, feedwatch/data)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from feedwatch.replay import (
+from crawler.replay import (
     ReplayError,
     WarcRecordMiddleware,
     WarcReplayMiddleware,
@@ -193,7 +193,7 @@ def test_loose_lookup_matches_tracking_free_and_canonical_forms() -> None:
 def test_miss_is_a_404_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
     mw, crawler = _replay_mw(SNAPSHOT)
     url = "https://www.voachinese.com/a/not-recorded/1.html"
-    with caplog.at_level(logging.INFO, logger="feedwatch.replay"):
+    with caplog.at_level(logging.INFO, logger="crawler.replay"):
         response = mw.process_request(Request(url))
     assert response.status == 404 and response.flags == ["replay", "replay-miss"]
     assert [r.getMessage() for r in caplog.records] == [f"not in replay snapshot: {url}"]

@@ -13,13 +13,13 @@ from scrapy.http.headers import Headers
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.items import FeedEntry
-from feedwatch.middlewares import AlreadyStored
+from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
 from spiders.epochtimes import raw_contents
+from spiders.exceptions import AlreadyStored
 from spiders.fallback import extract_with_trafilatura
 from spiders.gfwbreaker import index_links
+from spiders.items import FeedEntry
 from spiders.registry import SPIDER_KINDS, spider_class_for
 from spiders.rfi import extract_rfi_body
 from spiders.testing import make_response, make_spider, read_fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import FeedConfig
+from conf.schema import FeedConfig
 from spiders.testing import make_response, make_spider, read_fixture
 from store.format import parse_item, render_item
 from store.normalize import to_stored_item

@@ -1,6 +1,6 @@
 """DNS resolution that refuses private answers: the outbound guard's check at connect time.
 
-`feedwatch.guards.OutboundGuardMiddleware` judges a request by its URL, so it cannot know what a
+`crawler.guards.OutboundGuardMiddleware` judges a request by its URL, so it cannot know what a
 host name resolves to. A feed link to `http://intranet.example.com/` whose DNS answer is
 `10.0.0.5` (or a name that answers a public address first and `127.0.0.1` a second later: DNS
 rebinding) would reach the private network. This resolver is Scrapy's `TWISTED_DNS_RESOLVER`:
@@ -41,7 +41,7 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from feedwatch.guards import POLICY, AddressPolicy, RefusedRequest, host_and_port
+from crawler.guards import POLICY, AddressPolicy, RefusedRequest, host_and_port
 
 __all__ = ["GuardedResolver", "RefusedAddressMiddleware"]
 

@@ -23,9 +23,8 @@ import email.utils
 import hashlib
 import logging
 import re
-import sqlite3
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import scrapy.exceptions
@@ -34,6 +33,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
 
+from store.feeds import FeedState, FeedStateStore
 from store.state import open_state
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 # Downloader middleware order: above RetryMiddleware (550) so a 429/503 is seen before it is
 # retried (we set dont_retry when the server asked us to wait), below HttpCompression (590) and
 # Redirect (600) so bodies arrive decompressed and redirects resolved.
-MIDDLEWARE_PATH = "feedwatch.httpstate.ConditionalGetMiddleware"
+MIDDLEWARE_PATH = "crawler.httpstate.ConditionalGetMiddleware"
 MIDDLEWARE_ORDER = 570
 
 _TTL = re.compile(rb"<ttl>\s*(\d{1,7})\s*</ttl>", re.IGNORECASE)
@@ -56,22 +56,6 @@ _TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, _TxTimeout, _DeferTi
     t for t in (getattr(scrapy.exceptions, "DownloadTimeoutError", None),) if t is not None
 )
 _TTL_SCAN_BYTES = 65536  # <ttl> sits in the channel header, before the items
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feed_state (
-    feed_url TEXT PRIMARY KEY,
-    etag TEXT,
-    last_modified TEXT,
-    body_sha256 TEXT,
-    last_status INTEGER,
-    last_fetch_ms INTEGER,
-    next_allowed_ms INTEGER,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    max_age_s INTEGER,
-    ttl_s INTEGER
-)
-"""
 
 
 class FeedNotModified(IgnoreRequest):
@@ -84,57 +68,6 @@ class FeedUnchanged(IgnoreRequest):
 
 class FeedDeferred(IgnoreRequest):
     """The feed asked us (max-age, ttl, Retry-After) or our backoff says to wait."""
-
-
-@dataclass
-class FeedState:
-    """What we remember about one feed URL between crawls."""
-
-    feed_url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    body_sha256: str | None = None
-    last_status: int | None = None
-    last_fetch_ms: int | None = None
-    next_allowed_ms: int | None = None
-    consecutive_failures: int = 0
-    last_error: str | None = None
-    max_age_s: int | None = None
-    ttl_s: int | None = None
-
-
-_COLUMNS = [f.name for f in fields(FeedState)]
-
-
-class FeedStateStore:
-    """The `feed_state` table: one row of HTTP state per feed URL."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        conn.execute(_SCHEMA)
-
-    def get(self, feed_url: str) -> FeedState | None:
-        """The stored state of a feed, or None when it was never fetched."""
-        row = self.conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM feed_state WHERE feed_url = ?", (feed_url,)
-        ).fetchone()
-        return FeedState(*row) if row else None
-
-    def put(self, state: FeedState) -> None:
-        """Insert or replace a feed's state."""
-        values = asdict(state)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO feed_state ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-            [values[c] for c in _COLUMNS],
-        )
-
-    def all(self) -> list[FeedState]:
-        """Every stored feed state, ordered by URL."""
-        rows = self.conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM feed_state ORDER BY feed_url"
-        ).fetchall()
-        return [FeedState(*row) for row in rows]
 
 
 def parse_retry_after(value: str | None, now_ms: int) -> int | None:

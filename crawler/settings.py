@@ -1,7 +1,7 @@
 """Scrapy settings for feedwatch (also used by `scrapy crawl <outlet>` from the repo root).
 
 Values that come from config.yaml (timeouts, size caps, paths) are applied per spider by
-`feedwatch.spiderloader`, so this module holds only what never changes.
+`crawler.spiderloader`, so this module holds only what never changes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 BOT_NAME = "feedwatch"
 FEEDWATCH_CONFIG = os.environ.get("FEEDWATCH_CONFIG", "config.yaml")
 
-SPIDER_LOADER_CLASS = "feedwatch.spiderloader.ConfigSpiderLoader"
+SPIDER_LOADER_CLASS = "crawler.spiderloader.ConfigSpiderLoader"
 SPIDER_MODULES = ["spiders"]
 
 ROBOTSTXT_OBEY = False  # feeds are meant to be polled; article fetches are one per new story
@@ -37,32 +37,32 @@ URLLENGTH_LIMIT = 8000
 DOWNLOAD_WARNSIZE = 0
 
 # Replay/record sit next to the downloader (after compression, redirects and the HTTP cache) so
-# recorded bytes are the raw bytes the server sent; see feedwatch/replay.py.
+# recorded bytes are the raw bytes the server sent; see crawler/replay.py.
 DOWNLOADER_MIDDLEWARES: dict[str, int] = {
-    "feedwatch.middlewares.SeenArticleMiddleware": 50,
+    "crawler.middlewares.SeenArticleMiddleware": 50,
     # Before everything that could fetch: also sees each redirect's new request (see guards.py).
-    "feedwatch.guards.OutboundGuardMiddleware": 60,
+    "crawler.guards.OutboundGuardMiddleware": 60,
     # Between Retry (550) and HttpCompression/Redirect (590/600): sees 429/503 before a retry,
     # hashes decompressed bodies. Conditional GET, unchanged-body skip, backoff (httpstate.py).
-    "feedwatch.httpstate.ConditionalGetMiddleware": 570,
+    "crawler.httpstate.ConditionalGetMiddleware": 570,
     # After Retry (550): a name GuardedResolver refused fails once, as RefusedRequest.
-    "feedwatch.resolver.RefusedAddressMiddleware": 940,
-    "feedwatch.replay.WarcReplayMiddleware": 950,
-    "feedwatch.replay.WarcRecordMiddleware": 960,
+    "crawler.resolver.RefusedAddressMiddleware": 940,
+    "crawler.replay.WarcReplayMiddleware": 950,
+    "crawler.replay.WarcRecordMiddleware": 960,
 }
 FEEDWATCH_REPLAY = ""  # a .warc.gz path: serve every request from it (--replay)
 FEEDWATCH_RECORD = ""  # a .warc.gz path: record every response into it (--record)
 FEEDWATCH_GUARD_ENABLED = True  # refuse private addresses / off-domain article fetches
 # Resolves host names for every connection and refuses private answers (see resolver.py).
-TWISTED_DNS_RESOLVER = "feedwatch.resolver.GuardedResolver"
+TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"
 FEEDWATCH_MAX_ITEMS_PER_FEED = 200  # entries taken from one feed per crawl (0: all)
 
 ITEM_PIPELINES = {
-    "feedwatch.pipelines.NormalizePipeline": 100,
-    "feedwatch.pipelines.StorePipeline": 300,
+    "crawler.pipelines.NormalizePipeline": 100,
+    "crawler.pipelines.StorePipeline": 300,
 }
 
-LOG_FORMATTER = "feedwatch.logformatter.FeedwatchLogFormatter"
+LOG_FORMATTER = "crawler.logformatter.FeedwatchLogFormatter"
 LOG_LEVEL = "INFO"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOGSTATS_INTERVAL = 0

@@ -12,7 +12,7 @@ from typing import Any
 from scrapy import Spider
 from scrapy.settings import BaseSettings
 
-from feedwatch.config import Config, load_config
+from conf.schema import Config, load_config
 from spiders.registry import spider_class_for
 
 

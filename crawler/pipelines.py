@@ -13,10 +13,10 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun, body_text_length
 from alerts.service import DeliveryReport
-from feedwatch.config import Config, load_config
-from feedwatch.ingest import Ingestor, Story
-from feedwatch.items import FeedEntry
-from feedwatch.workers import SerialThread, shared_pool
+from conf.schema import Config, load_config
+from ingest.ingestor import Ingestor, Story
+from spiders.items import FeedEntry
+from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state

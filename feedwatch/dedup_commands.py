@@ -10,9 +10,9 @@ import logging
 import os
 from pathlib import Path
 
+from conf.dedup import DedupConfig
 from dedup.clusters import UnionFind
 from dedup.compare import Features, compare, features_of_html
-from dedup.config import DedupConfig
 from dedup.index import NearIndex
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file

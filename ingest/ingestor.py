@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from alerts.service import AlertService, DeliveryReport, StoryRef
+from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
-from feedwatch.config import Config
 from store.archive import Archive
 from store.format import StoredItem, parse_item
 from store.state import ItemState, SeenItem, write_transaction

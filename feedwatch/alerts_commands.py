@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts.config import AlertsConfig
 from alerts.match import RuleMatcher, prepare_story
 from alerts.service import ensure_schema
+from conf.alerts import AlertsConfig
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import write_transaction

@@ -22,7 +22,7 @@ Rules, in order:
 4. An article request (meta["article"]) to any host outside the outlet's domains is refused.
 
 Host names are not resolved here (a name can be re-pointed between a check here and Twisted's
-connect): `feedwatch.resolver.GuardedResolver`, Scrapy's TWISTED_DNS_RESOLVER, refuses private
+connect): `crawler.resolver.GuardedResolver`, Scrapy's TWISTED_DNS_RESOLVER, refuses private
 answers at connect time. The hosts rules 1 and 2 allow by config (a feed's host and port, a
 host within the config's `domains`) are registered in `POLICY`, the one list it consults.
 
@@ -43,8 +43,9 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 
+from spiders.exceptions import RefusedRequest
 from spiders.feeds import host_allowed
 
 __all__ = [
@@ -61,10 +62,6 @@ logger = logging.getLogger(__name__)
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 # Digits, hex and dots only: the shapes inet_aton accepts (127.1, 0x7f.0.0.1, 2130706433).
 _LEGACY_IPV4 = re.compile(r"^[0-9a-fA-Fx.]+$")
-
-
-class RefusedRequest(IgnoreRequest):
-    """A request the outbound guard refused (private address or host outside the domains)."""
 
 
 def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -162,7 +159,7 @@ class AddressPolicy:
 
 
 # Process-wide, as DNS resolution is: the guard of every crawl registers the hosts it allows by
-# config, and feedwatch.resolver refuses private answers for every other name.
+# config, and crawler.resolver refuses private answers for every other name.
 POLICY = AddressPolicy()
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

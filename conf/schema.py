@@ -7,44 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from alerts.config import AlertsConfig
-from dedup.config import DedupConfig
+from conf.alerts import AlertsConfig
+from conf.base import ConfigError, StrictModel, parse_duration
+from conf.dedup import DedupConfig
 
 DEFAULT_CONFIG = "config.yaml"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-class ConfigError(ValueError):
-    """A config problem, already phrased as one line for the user."""
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string like '30m', '90s', '6h', '1d'."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30m, 90s or 6h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(
-                f"{value!r} is not a duration; use a number of seconds or 30s/30m/6h/1d"
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ScheduleConfig(_Strict):
+class ScheduleConfig(StrictModel):
     """When an outlet is crawled: a fixed interval (with jitter) or a cron expression."""
 
     every: float | None = 1800.0
@@ -64,7 +37,7 @@ class ScheduleConfig(_Strict):
         return value
 
 
-class FeedConfig(_Strict):
+class FeedConfig(StrictModel):
     """One feed URL of an outlet."""
 
     url: str
@@ -84,7 +57,7 @@ class FeedConfig(_Strict):
 SPIDER_KINDS = ("rfi", "dw", "voa", "epochtimes", "gfwbreaker", "generic")
 
 
-class OutletConfig(_Strict):
+class OutletConfig(StrictModel):
     """An outlet: where its feeds are, which spider parses them, when to crawl."""
 
     title: str = ""
@@ -105,7 +78,7 @@ class OutletConfig(_Strict):
         return value
 
 
-class HttpConfig(_Strict):
+class HttpConfig(StrictModel):
     """Scrapy download settings shared by all outlets."""
 
     timeout: float = 30.0
@@ -123,7 +96,7 @@ class HttpConfig(_Strict):
         return parse_duration(value)
 
 
-class Config(_Strict):
+class Config(StrictModel):
     """The whole config.yaml."""
 
     archive_dir: Path = Path("archive")

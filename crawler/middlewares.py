@@ -6,16 +6,13 @@ import logging
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 
+from spiders.exceptions import AlreadyStored
 from store.state import ItemState, open_state
 from store.urls import canonical_url
 
 logger = logging.getLogger(__name__)
-
-
-class AlreadyStored(IgnoreRequest):
-    """An article request dropped because its story is already stored (not a failure)."""
 
 
 class SeenArticleMiddleware:

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from conf.base import parse_duration
+
 # ${NAME} references in an Apprise URL, expanded from the environment at send time.
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Query parameters whose value is a secret in Apprise URLs (tokens, passwords, API keys).
@@ -46,13 +48,6 @@ def _check_channels(names: list[str], owner: str) -> list[str]:
     return names
 
 
-def _duration(value: object) -> float:
-    # Imported here: feedwatch.config imports this module at its top.
-    from feedwatch.config import parse_duration
-
-    return parse_duration(value)
-
-
 Field_ = Literal["title", "body"]
 _ALL_FIELDS: tuple[Field_, ...] = ("title", "body")
 
@@ -73,7 +68,7 @@ class DigestConfig(_Strict):
     def _every(cls, value: object) -> float | None:
         if value is None:
             return None
-        seconds = _duration(value)
+        seconds = parse_duration(value)
         if seconds < 60:
             raise ValueError("a digest period must be at least 60s")
         return seconds
@@ -190,7 +185,7 @@ class ChannelConfig(_Strict):
     @field_validator("timeout", mode="before")
     @classmethod
     def _timeout(cls, value: object) -> float:
-        seconds = _duration(value)
+        seconds = parse_duration(value)
         if not 0 < seconds <= 300:
             raise ValueError("timeout must be between 1s and 300s")
         return seconds
@@ -253,7 +248,7 @@ class HealthConfig(_Strict):
     @field_validator("quiet_min", mode="before")
     @classmethod
     def _quiet_min(cls, value: object) -> float:
-        return _duration(value)
+        return parse_duration(value)
 
 
 class DeliveryConfig(_Strict):
@@ -266,7 +261,7 @@ class DeliveryConfig(_Strict):
     @field_validator("retry_base", "retry_max", "budget", mode="before")
     @classmethod
     def _durations(cls, value: object) -> float:
-        return _duration(value)
+        return parse_duration(value)
 
 
 class AlertsConfig(_Strict):
