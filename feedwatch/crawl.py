@@ -12,6 +12,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from feedwatch import logsetup
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
 from feedwatch.workers import close_shared_pool
@@ -56,6 +57,8 @@ def build_settings(
     settings.setmodule(default_settings, priority="project")
     settings.set("FEEDWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    # The CLI's handler (timestamps, -q/-v, --log-file) already sits on the root logger.
+    settings.set("LOG_INSTALL_ROOT_HANDLER", not logsetup.installed(), priority="cmdline")
     if replay is not None:
         settings.set("FEEDWATCH_REPLAY", str(replay), priority="cmdline")
     if record is not None:

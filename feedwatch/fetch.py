@@ -136,7 +136,7 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
             **default_settings.DOWNLOADER_MIDDLEWARES,
             "feedwatch.middlewares.SeenArticleMiddleware": None,
         }
-    level = "INFO" if args.verbose else "WARNING"
+    level = str(logging.getLevelName(args.level))
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
     )
