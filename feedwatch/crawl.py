@@ -68,7 +68,31 @@ def build_settings(
     return settings
 
 
-def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+class CrawlSummaries(list[OutletSummary]):
+    """The outlets' summaries, and the errors logged during the crawl that no outlet owns."""
+
+    unattributed_errors: int = 0
+
+
+class ErrorCounter(logging.Handler):
+    """Counts ERROR records per outlet, by the spider Scrapy attaches to its records.
+
+    Scrapy's own `log_count/ERROR` stat counts every error of the process in every crawler's
+    stats: with five outlets in one process, one error showed on five lines and five times in
+    the total.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.by_outlet: dict[str | None, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        spider = getattr(record, "spider", None)
+        name = getattr(spider, "outlet_name", None) or getattr(spider, "name", None)
+        self.by_outlet[name] = self.by_outlet.get(name, 0) + 1
+
+
+def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSummary:
     def count(key: str) -> int:
         return int(stats.get(key, 0) or 0)
 
@@ -85,7 +109,7 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
-        errors=count("log_count/ERROR"),
+        errors=errors,
         stats=stats,
     )
 
@@ -117,13 +141,17 @@ def _crawl_locked(
         crawler = process.create_crawler(name)
         crawlers.append((name, crawler))
         process.crawl(crawler)
+    counter = ErrorCounter()
+    logging.getLogger().addHandler(counter)
     try:
         process.start()
     finally:
+        logging.getLogger().removeHandler(counter)
         close_shared_pool()
-    summaries = []
+    summaries = CrawlSummaries()
     for name, crawler in crawlers:
-        summary = _summarize(name, crawler.stats.get_stats() if crawler.stats else {})
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
         runs.finish(
             run_ids[name],
             status="ok" if summary.ok else "failed",
@@ -133,6 +161,7 @@ def _crawl_locked(
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
+    summaries.unattributed_errors = sum(counter.by_outlet.values())
     return summaries
 
 
@@ -147,6 +176,10 @@ def format_summary(summaries: list[OutletSummary]) -> str:
             f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
-    total_err = sum(s.errors + s.feed_errors for s in summaries)
-    lines.append(f"total: {total_new} new items, {total_err} errors")
+    # Each total is the sum of the column above; errors that no outlet owns are said as such.
+    failed = sum(s.feed_errors for s in summaries)
+    other = getattr(summaries, "unattributed_errors", 0)
+    total_err = sum(s.errors for s in summaries) + other
+    where = f" ({other} outside any outlet)" if other else ""
+    lines.append(f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}")
     return "\n".join(lines)

@@ -203,7 +203,7 @@ class ConditionalGetMiddleware:
         """Build from HTTPSTATE_* settings; NotConfigured when disabled or no state DB is set."""
         settings = crawler.settings
         if not settings.getbool("HTTPSTATE_ENABLED", True):
-            raise NotConfigured("HTTPSTATE_ENABLED is off")
+            raise NotConfigured  # off on purpose (`fetch`): no message, so Scrapy logs no warning
         db_path = settings.get("FEEDWATCH_STATE_DB")
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
@@ -277,7 +277,8 @@ class ConditionalGetMiddleware:
         now_ms = self._now_ms()
         state = self._state(feed_url)
         # Retries inside one crawl are one failed crawl, not several: backoff counts crawls.
-        if feed_url not in self._failed_this_crawl:
+        first = feed_url not in self._failed_this_crawl
+        if first:
             state.consecutive_failures += 1
             self._failed_this_crawl.add(feed_url)
         state.last_status = status
@@ -289,7 +290,10 @@ class ConditionalGetMiddleware:
         state.next_allowed_ms = now_ms + int(wait_s * 1000)
         self.store.put(state)
         self._inc("httpstate/failed")
-        logger.warning(
+        # The spider logs the failure itself (one WARNING per feed): this is the backoff detail,
+        # once per crawl.
+        logger.log(
+            logging.INFO if first else logging.DEBUG,
             "feed %s failed (%s, %d in a row); next attempt in %.0f s",
             feed_url,
             error,
