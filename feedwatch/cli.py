@@ -15,6 +15,7 @@ import shtab
 from feedwatch import __version__
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags
+from feedwatch.progress import ProgressReport
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
@@ -258,6 +259,11 @@ def _log_level(args: argparse.Namespace) -> str:
     return str(logging.getLevelName(args.level))
 
 
+def _progress(args: argparse.Namespace) -> ProgressReport:
+    # A crawl the daemon started shares the daemon's terminal: its log lines are enough there.
+    return ProgressReport.for_cli(args.quiet or os.environ.get("FEEDWATCH_SCHEDULED") == "1")
+
+
 def _check_replay(args: argparse.Namespace) -> None:
     replay = getattr(args, "replay", None)
     if replay is None:
@@ -292,7 +298,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         log_level=_log_level(args),
         overrides={"HTTPSTATE_FORCE": True} if args.force else None,
     )
-    summaries = run_crawl(config, args.config, names, settings)
+    with _progress(args) as progress:
+        summaries = run_crawl(config, args.config, names, settings, progress)
     print(format_summary(summaries))
     return 0 if all(s.ok for s in summaries) else 1
 
@@ -312,9 +319,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from scheduler.daemon import run_daemon
+    from scheduler.daemon import DaemonOptions, run_daemon
 
-    return run_daemon(_config(args), args.config)
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    options = DaemonOptions(announce=None if args.quiet else announce)
+    return run_daemon(_config(args), args.config, options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -335,7 +346,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
-    report = import_paths(config, args.paths, alerts=not args.no_alerts)
+    with _progress(args) as progress:
+        report = import_paths(config, args.paths, alerts=not args.no_alerts, progress=progress)
     print(report.summary())
     return 0 if not report.failed else 1
 

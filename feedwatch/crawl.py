@@ -15,6 +15,8 @@ from scrapy.settings import Settings
 from feedwatch import logsetup
 from feedwatch import settings as default_settings
 from feedwatch.config import Config
+from feedwatch.crawlprogress import CrawlWatcher, StatsView
+from feedwatch.progress import ProgressReport
 from feedwatch.workers import close_shared_pool
 from scheduler.locks import outlet_lock
 from store.state import RunLog, open_state
@@ -114,10 +116,26 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
     )
 
 
+def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
+    """Feeds done (parsed, unchanged or failed) and a short detail, for the progress display."""
+    s = _summarize(outlet, stats)  # type: ignore[arg-type]
+    detail = f"pages {s.articles}, stories {s.new} new, {s.merged} reposts"
+    if s.feed_errors:
+        detail += f", {s.feed_errors} feeds failed"
+    return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+
+
 def run_crawl(
-    config: Config, config_path: Path, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
-    """Crawl the named outlets in one Scrapy process and record a run per outlet."""
+    config: Config,
+    config_path: Path,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+) -> CrawlSummaries:
+    """Crawl the named outlets in one Scrapy process and record a run per outlet.
+
+    With `progress`, each outlet's feeds, pages and stories are shown while it runs.
+    """
     conn = open_state(config.state_db)
     runs = RunLog(conn)
     with ExitStack() as locks:
@@ -125,14 +143,20 @@ def run_crawl(
         # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
         for name in sorted(outlets):
             locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
-        summaries = _crawl_locked(conn, runs, outlets, settings)
+        feeds = {name: len(config.outlets[name].feeds) for name in outlets}
+        summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds)
     conn.close()
     return summaries
 
 
 def _crawl_locked(
-    conn: sqlite3.Connection, runs: RunLog, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
+    conn: sqlite3.Connection,
+    runs: RunLog,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+    feeds: dict[str, int] | None = None,
+) -> CrawlSummaries:
     process = CrawlerProcess(settings)
     crawlers = []
     run_ids = {}
@@ -143,9 +167,15 @@ def _crawl_locked(
         process.crawl(crawler)
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
+    watcher = None
+    if progress is not None:
+        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
+        watcher.start()
     try:
         process.start()
     finally:
+        if watcher is not None:
+            watcher.stop()
         logging.getLogger().removeHandler(counter)
         close_shared_pool()
     summaries = CrawlSummaries()
