@@ -140,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_replay(p)
 
+    p = sub.add_parser(
+        "add", help="add a site's feed to the config as a 'generic' outlet (checked first)"
+    )
+    p.add_argument("url", help="the feed, or a web page that links to its feed")
+    p.add_argument("--name", help="outlet name (default: from the host, e.g. example_org)")
+    _add_config(p)
+    _add_replay(p)
+
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
     _add_config(p)
 
@@ -318,6 +326,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return run_fetch(config, args)
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from feedwatch.addoutlet import AddError, run_add
+
+    _check_replay(args)
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(f"{args.url!r} is not an http(s) URL")
+    try:
+        return run_add(_config(args), args)
+    except AddError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.daemon import DaemonOptions, run_daemon
 
@@ -409,6 +429,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "crawl": cmd_crawl,
     "fetch": cmd_fetch,
+    "add": cmd_add,
     "run": cmd_run,
     "status": cmd_status,
     "import": cmd_import,
