@@ -297,7 +297,8 @@ class WarcReplayMiddleware:
         if recorded is None:
             self.stats.inc_value("replay/miss")
             self.misses.append(request.url)
-            logger.info("not in replay snapshot: %s", request.url)
+            # DEBUG: the spider says it in its own line ("not in the replay snapshot").
+            logger.debug("not in replay snapshot: %s", request.url)
             headers = Headers({"Content-Type": "text/plain; charset=utf-8"})
             body = b"not in replay snapshot\n"
             misscls = responsetypes.from_args(headers=headers, url=request.url, body=body)

@@ -74,7 +74,7 @@ def test_replay_misses_are_summed_up_in_one_warning(caplog: pytest.LogCaptureFix
     crawler = get_crawler(settings_dict={"FEEDWATCH_REPLAY": str(SNAPSHOT)})
     mw = WarcReplayMiddleware.from_crawler(crawler)
     urls = [f"https://www.voachinese.com/a/not-recorded/{n}.html" for n in range(3)]
-    with caplog.at_level(logging.INFO, logger="feedwatch.replay"):
+    with caplog.at_level(logging.DEBUG, logger="feedwatch.replay"):
         for url in urls:
             assert mw.process_request(Request(url)).status == 404
         mw.spider_closed()
