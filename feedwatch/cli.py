@@ -14,7 +14,7 @@ import shtab
 
 from feedwatch import __version__
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
-from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags
+from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
 from feedwatch.progress import ProgressReport
 from store.format import ItemFormatError
 
@@ -470,3 +470,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"feedwatch {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_logging()

@@ -62,6 +62,7 @@ class _ChatterFilter(logging.Filter):
 
 
 _installed: list[logging.Handler] = []
+_root_level: list[int] = []  # the root level before configure_logging, for restore_logging
 
 
 def installed() -> bool:
@@ -75,11 +76,9 @@ def configure_logging(level: int, log_file: Path | None = None) -> None:
     Called again (tests call main() many times), it replaces the handlers it installed before.
     Scrapy is told not to install its own root handler (LOG_INSTALL_ROOT_HANDLER in crawl.py).
     """
+    restore_logging()
     root = logging.getLogger()
-    for handler in _installed:
-        root.removeHandler(handler)
-        handler.close()
-    _installed.clear()
+    _root_level.append(root.level)
     formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
     handlers: list[logging.Handler] = [_CurrentStderrHandler()]
     if log_file is not None:
@@ -92,3 +91,15 @@ def configure_logging(level: int, log_file: Path | None = None) -> None:
         root.addHandler(handler)
         _installed.append(handler)
     root.setLevel(level)
+
+
+def restore_logging() -> None:
+    """Remove what configure_logging installed (main() calls it on the way out, so a test or a
+    program calling main() several times keeps its own logging)."""
+    root = logging.getLogger()
+    for handler in _installed:
+        root.removeHandler(handler)
+        handler.close()
+    _installed.clear()
+    if _root_level:
+        root.setLevel(_root_level.pop())

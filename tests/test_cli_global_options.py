@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from feedwatch import __version__
 from feedwatch.cli import main, parse_args
+from feedwatch.logsetup import configure_logging, restore_logging
 
+ROOT = Path(__file__).resolve().parents[1]
+ITEMS = Path(__file__).parent / "fixtures" / "alerts"
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) [\w.]+: ")
 
 
@@ -77,13 +83,17 @@ def test_levels(flags: list[str], level: int) -> None:
     assert parse_args(["status", *flags]).level == level
 
 
+@pytest.fixture()
+def own_logging() -> Iterator[None]:
+    yield
+    restore_logging()
+
+
 def test_log_file_gets_timestamped_lines_and_scrapy_chatter_waits_for_debug(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, own_logging: None
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     log = tmp_path / "logs" / "feedwatch.log"
-    # init loads no config: it only sets up logging here, which is what this test is about.
-    assert main(["-v", "--log-file", str(log), "init", "sub"]) == 0
+    configure_logging(parse_args(["-v", "--log-file", str(log), "status"]).level, log)
     logging.getLogger("feedwatch.test").info("ours")
     logging.getLogger("scrapy.crawler").info("Overridden settings: {...}")
     logging.getLogger("scrapy.core.engine").warning("a real Scrapy warning")
@@ -93,15 +103,40 @@ def test_log_file_gets_timestamped_lines_and_scrapy_chatter_waits_for_debug(
     assert lines[0].endswith("feedwatch.test: ours")
     assert lines[1].endswith("scrapy.core.engine: a real Scrapy warning")
 
-    assert main(["--log-level", "DEBUG", "--log-file", str(log), "init", "sub2"]) == 0
+    configure_logging(parse_args(["--log-level", "DEBUG", "status"]).level, log)
     logging.getLogger("scrapy.crawler").info("Overridden settings: {...}")
     assert log.read_text(encoding="utf-8").splitlines()[-1].endswith("Overridden settings: {...}")
 
 
-def test_quiet_hides_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-q", "init", str(tmp_path)]) == 0
-    capsys.readouterr()
+def test_quiet_hides_warnings(own_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(parse_args(["-q", "status"]).level)
     logging.getLogger("feedwatch.test").warning("hidden")
     logging.getLogger("feedwatch.test").error("shown")
     err = capsys.readouterr().err
     assert "hidden" not in err and "shown" in err
+
+
+def test_main_leaves_the_callers_logging_alone(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    assert main(["-vv", "--log-file", str(tmp_path / "x.log"), "init", str(tmp_path)]) == 0
+    assert root.handlers == handlers and root.level == level
+
+
+def test_the_cli_writes_timestamped_info_lines_with_v(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("outlets: {}\n", encoding="utf-8")
+    log = tmp_path / "import.log"
+    done = subprocess.run(
+        [sys.executable, "-m", "feedwatch", "import", str(ITEMS), "--no-alerts"]
+        + ["-v", "--log-file", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1  # PROVENANCE.md is not an item
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any(" INFO " in line for line in lines)
+    assert lines and all(STAMPED.match(line) for line in lines), lines
+    assert all(line in done.stderr for line in lines)  # the same lines on stderr
