@@ -129,14 +129,12 @@ class OutletSpider(scrapy.Spider):
         reason = feeds.bozo_reason(parsed)
         entries = self.feed_entries(response, parsed)
         if not entries:
-            if reason or not parsed.get("version"):
-                # One line: not a feed, or one feedparser could not read.
+            if reason:  # one line: the feedparser reason with it, not a second line
                 logger.warning(
-                    "no entries in feed %s (%s): %s",
-                    response.url,
-                    self.outlet_name,
-                    reason or "not an RSS/Atom/RDF document",
+                    "no entries in feed %s (%s): %s", response.url, self.outlet_name, reason
                 )
+            elif not parsed.get("version"):  # an empty body, or not a feed at all
+                logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
             else:  # a well-formed channel with nothing in it right now: quiet is normal
                 logger.info("no entries in feed %s (%s): empty", response.url, self.outlet_name)
             return
