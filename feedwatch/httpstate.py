@@ -319,8 +319,11 @@ class ConditionalGetMiddleware:
         allowed_ms = state.next_allowed_ms or 0
         if first_attempt and not self.force and allowed_ms > now_ms:
             self._inc("httpstate/deferred")
-            logger.info("feed %s deferred for %.0f s", feed_url, (allowed_ms - now_ms) / 1000)
-            raise FeedDeferred(f"{feed_url} not due before {allowed_ms}")
+            # The spider logs the skip with this reason (INFO): one line per deferred feed.
+            raise FeedDeferred(
+                f"not due for {(allowed_ms - now_ms) / 1000:.0f} s more"
+                " (Retry-After, max-age or failure backoff; --force fetches now)"
+            )
         if state.etag and b"If-None-Match" not in request.headers:
             request.headers[b"If-None-Match"] = state.etag
         if state.last_modified and b"If-Modified-Since" not in request.headers:
@@ -342,7 +345,7 @@ class ConditionalGetMiddleware:
             self.store.put(state)
             request.meta["httpstate"] = "not_modified"
             self._inc("httpstate/not_modified")
-            raise FeedNotModified(f"{feed_url}: 304 Not Modified")
+            raise FeedNotModified("304 Not Modified")
         if status >= 400:
             retry_after = None
             if status in (429, 503):
@@ -366,7 +369,7 @@ class ConditionalGetMiddleware:
             self.store.put(state)
             request.meta["httpstate"] = "unchanged"
             self._inc("httpstate/unchanged")
-            raise FeedUnchanged(f"{feed_url}: body unchanged")
+            raise FeedUnchanged("body unchanged since the last crawl")
         # Status, freshness and failure count are saved now; the new validators wait until the
         # spider has stored this feed's items (see spider_closed).
         self.store.put(state)
