@@ -122,3 +122,19 @@ def test_errors_are_counted_per_outlet_once() -> None:
     summaries.unattributed_errors = 1
     last = format_summary(summaries).splitlines()[-1]
     assert last == "total: 0 new items, 1 feeds failed, 4 errors (1 outside any outlet)"
+
+
+def test_verbose_is_our_own_lines_and_scrapy_waits_for_debug(tmp_path: Path) -> None:
+    with FeedServer({"/rss": (FEED, RSS)}) as server:
+        (tmp_path / "config.yaml").write_text(
+            f"outlets:\n  local:\n    feeds: [{{url: '{server.base_url}/rss', full_text: true}}]\n",
+            encoding="utf-8",
+        )
+        verbose = _feedwatch("-v", "crawl", cwd=tmp_path)
+        debug = _feedwatch("crawl", "-vv", "--force", cwd=tmp_path)
+    assert verbose.returncode == 0 and debug.returncode == 0, verbose.stderr + debug.stderr
+    assert " INFO feedwatch.pipelines: stored http://127.0.0.1/a/1" in verbose.stderr
+    # Before: Scrapy's settings dump, its middleware lists and a stats dump, at INFO.
+    assert " INFO scrapy." not in verbose.stderr
+    assert "Overridden settings" not in verbose.stderr
+    assert "Overridden settings" in debug.stderr and " DEBUG scrapy." in debug.stderr
