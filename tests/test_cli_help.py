@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from feedwatch.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _parsers(
@@ -51,3 +55,20 @@ def test_completion_script(shell: str, capsys: pytest.CaptureFixture[str]) -> No
     if shell == "bash" and shutil.which("bash"):
         # The script must at least be valid bash.
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    # `feedwatch completion bash | head -1`: the reader is gone before we write.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "feedwatch", "completion", "bash"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141
+    assert err == ""
