@@ -136,7 +136,7 @@ class ConditionalGetMiddleware:
         """Build from HTTPSTATE_* settings; NotConfigured when disabled or no state DB is set."""
         settings = crawler.settings
         if not settings.getbool("HTTPSTATE_ENABLED", True):
-            raise NotConfigured("HTTPSTATE_ENABLED is off")
+            raise NotConfigured  # off on purpose (`fetch`): no message, so Scrapy logs no warning
         db_path = settings.get("FEEDWATCH_STATE_DB")
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
@@ -210,7 +210,8 @@ class ConditionalGetMiddleware:
         now_ms = self._now_ms()
         state = self._state(feed_url)
         # Retries inside one crawl are one failed crawl, not several: backoff counts crawls.
-        if feed_url not in self._failed_this_crawl:
+        first = feed_url not in self._failed_this_crawl
+        if first:
             state.consecutive_failures += 1
             self._failed_this_crawl.add(feed_url)
         state.last_status = status
@@ -222,7 +223,10 @@ class ConditionalGetMiddleware:
         state.next_allowed_ms = now_ms + int(wait_s * 1000)
         self.store.put(state)
         self._inc("httpstate/failed")
-        logger.warning(
+        # The spider logs the failure itself (one WARNING per feed): this is the backoff detail,
+        # once per crawl.
+        logger.log(
+            logging.INFO if first else logging.DEBUG,
             "feed %s failed (%s, %d in a row); next attempt in %.0f s",
             feed_url,
             error,
@@ -248,8 +252,11 @@ class ConditionalGetMiddleware:
         allowed_ms = state.next_allowed_ms or 0
         if first_attempt and not self.force and allowed_ms > now_ms:
             self._inc("httpstate/deferred")
-            logger.info("feed %s deferred for %.0f s", feed_url, (allowed_ms - now_ms) / 1000)
-            raise FeedDeferred(f"{feed_url} not due before {allowed_ms}")
+            # The spider logs the skip with this reason (INFO): one line per deferred feed.
+            raise FeedDeferred(
+                f"not due for {(allowed_ms - now_ms) / 1000:.0f} s more"
+                " (Retry-After, max-age or failure backoff; --force fetches now)"
+            )
         if state.etag and b"If-None-Match" not in request.headers:
             request.headers[b"If-None-Match"] = state.etag
         if state.last_modified and b"If-Modified-Since" not in request.headers:
@@ -271,7 +278,7 @@ class ConditionalGetMiddleware:
             self.store.put(state)
             request.meta["httpstate"] = "not_modified"
             self._inc("httpstate/not_modified")
-            raise FeedNotModified(f"{feed_url}: 304 Not Modified")
+            raise FeedNotModified("304 Not Modified")
         if status >= 400:
             retry_after = None
             if status in (429, 503):
@@ -295,7 +302,7 @@ class ConditionalGetMiddleware:
             self.store.put(state)
             request.meta["httpstate"] = "unchanged"
             self._inc("httpstate/unchanged")
-            raise FeedUnchanged(f"{feed_url}: body unchanged")
+            raise FeedUnchanged("body unchanged since the last crawl")
         # Status, freshness and failure count are saved now; the new validators wait until the
         # spider has stored this feed's items (see spider_closed).
         self.store.put(state)

@@ -266,6 +266,7 @@ class WarcReplayMiddleware:
         self.index = index
         self.stats = stats
         self.maxsize = maxsize
+        self.misses: list[str] = []
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> WarcReplayMiddleware:
@@ -275,7 +276,18 @@ class WarcReplayMiddleware:
             raise NotConfigured  # no message: Scrapy would log a warning on every normal crawl
         index = open_replay(Path(value))
         logger.info("replaying %d responses from %s", len(index), value)
-        return cls(index, crawler.stats, crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        mw = cls(index, crawler.stats, crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    def spider_closed(self) -> None:
+        """Sum the misses up in one warning (each one is an INFO line)."""
+        if self.misses:
+            logger.warning(
+                "%d request(s) not in the replay snapshot were answered 404, first: %s",
+                len(self.misses),
+                self.misses[0],
+            )
 
     def process_request(self, request: Request) -> Response | None:
         """Answer `request` from the WARC, or with a synthetic 404 when it is not recorded."""
@@ -284,7 +296,9 @@ class WarcReplayMiddleware:
         recorded = self.index.lookup(request.url)
         if recorded is None:
             self.stats.inc_value("replay/miss")
-            logger.warning("not in replay snapshot: %s", request.url)
+            self.misses.append(request.url)
+            # DEBUG: the spider says it in its own line ("not in the replay snapshot").
+            logger.debug("not in replay snapshot: %s", request.url)
             headers = Headers({"Content-Type": "text/plain; charset=utf-8"})
             body = b"not in replay snapshot\n"
             misscls = responsetypes.from_args(headers=headers, url=request.url, body=body)

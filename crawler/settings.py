@@ -29,6 +29,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+# The spiders' errbacks log each failed request in one line with its reason: Scrapy's own
+# "Gave up retrying" ERROR would be a second line (and an error counted) for the same failure.
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 REDIRECT_MAX_TIMES = 5
 # Scrapy's 2083 (an old browser limit) dropped long article URLs with an INFO line, losing the
 # entry. Percent-encoded Chinese slugs run long; most servers refuse request lines over ~8 KB.

@@ -17,6 +17,7 @@ from conf.schema import Config, FeedConfig, OutletConfig
 from crawler import settings as default_settings
 from crawler.spiderloader import scrapy_settings_for
 from feedwatch.crawl import build_settings
+from feedwatch.discover import Discovery, discovery_requests, report
 from feedwatch.outlets import outlet_for_url
 from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
@@ -72,12 +73,19 @@ def page_entry(response: TextResponse, outlet: str) -> FeedEntry:
     )
 
 
-def fetch_spider_class(outlet_name: str, outlet: OutletConfig, url: str) -> type[scrapy.Spider]:
-    """The outlet's spider, started from one URL that may be a feed or an article page."""
+def fetch_spider_class(
+    outlet_name: str, outlet: OutletConfig, url: str, discover: bool = False
+) -> type[scrapy.Spider]:
+    """The outlet's spider, started from one URL that may be a feed or an article page.
+
+    With `discover` (a URL of no known outlet), a web page is not stored as an article: its
+    feeds are looked for instead (`spider.discovery`).
+    """
     base = spider_class_for(outlet_name, outlet)
 
     class FetchSpider(base):  # type: ignore[valid-type, misc]
         name = f"fetch-{outlet_name}"
+        discovery: Discovery | None = None
 
         def start_requests(self) -> Iterator[scrapy.Request]:
             yield scrapy.Request(
@@ -93,6 +101,10 @@ def fetch_spider_class(outlet_name: str, outlet: OutletConfig, url: str) -> type
                 return
             if not isinstance(response, TextResponse):
                 logger.error("%s is neither a feed nor an HTML page", response.url)
+                return
+            if discover:
+                self.discovery = Discovery(response.url)
+                yield from discovery_requests(response, self.discovery)
                 return
             response.meta["entry"] = page_entry(response, outlet_name)
             yield from self.parse_article(response)
@@ -118,6 +130,7 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
 
     outlet_name = args.outlet or outlet_for_url(config, args.url)
+    discover = outlet_name is None
     if outlet_name is None:
         outlet_name = "fetched"
         outlet = OutletConfig(spider="generic", feeds=[FeedConfig(url=args.url)], domains=[])
@@ -136,14 +149,19 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
             **default_settings.DOWNLOADER_MIDDLEWARES,
             "crawler.middlewares.SeenArticleMiddleware": None,
         }
-    level = "INFO" if args.verbose else "WARNING"
+    level = str(logging.getLevelName(args.level))
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
     )
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url))
+    crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url, discover))
     process.crawl(crawler)
     process.start()
+    discovery = getattr(crawler.spider, "discovery", None)
+    if discovery is not None:
+        text, code = report(discovery)
+        print(text if code == 0 else f"feedwatch fetch: {text}", file=sys.stderr if code else None)
+        return code
     stats = crawler.stats.get_stats() if crawler.stats else {}
     scraped = int(stats.get("item_scraped_count", 0))
     if not args.dry_run:

@@ -151,12 +151,19 @@ class OutletSpider(scrapy.Spider):
                 "feed %s: %s; decoded as %s", response.url, conflict, parsed.get("encoding")
             )
         reason = feeds.bozo_reason(parsed)
-        if reason:
-            logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)
         entries = self.feed_entries(response, parsed)
         if not entries:
-            logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
+            if reason:  # one line: the feedparser reason with it, not a second line
+                logger.warning(
+                    "no entries in feed %s (%s): %s", response.url, self.outlet_name, reason
+                )
+            elif not parsed.get("version"):  # an empty body, or not a feed at all
+                logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
+            else:  # a well-formed channel with nothing in it right now: quiet is normal
+                logger.info("no entries in feed %s (%s): empty", response.url, self.outlet_name)
             return
+        if reason:
+            logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)
         if reason and feeds.complete_entries(response.body, len(entries)) < len(entries):
             # The document ended inside an entry (a cut download): its body is incomplete.
             complete = feeds.complete_entries(response.body, len(entries))
@@ -347,7 +354,11 @@ class OutletSpider(scrapy.Spider):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
-        logger.warning(
+        # A page left out of a replay snapshot is expected there: the replay middleware sums
+        # its misses up in one warning, so each one is an INFO line here.
+        level = logging.INFO if _replay_miss(failure) else logging.WARNING
+        logger.log(
+            level,
             "article %s failed (%s); keeping the feed summary",
             request.url,
             _failure_reason(failure),
@@ -368,9 +379,16 @@ def _request_of(failure: Failure) -> scrapy.Request:
     return request
 
 
+def _replay_miss(failure: Failure) -> bool:
+    """Whether the failure is a 404 that replay served for a URL not in its snapshot."""
+    response = getattr(failure.value, "response", None)
+    return response is not None and "replay-miss" in (response.flags or [])
+
+
 def _failure_reason(failure: Failure) -> str:
     """A short reason for a failed request: the HTTP status or the exception."""
     if failure.check(HttpError):
-        return f"HTTP {failure.value.response.status}"
+        where = ", not in the replay snapshot" if _replay_miss(failure) else ""
+        return f"HTTP {failure.value.response.status}{where}"
     message = " ".join(str(failure.value).split())
     return f"{failure.type.__name__}: {message}" if message else failure.type.__name__
