@@ -120,7 +120,7 @@ def test_crawl_after_the_state_is_deleted_stores_and_alerts_nothing(crawled) -> 
     delete_state(folder)
     again = feedwatch("crawl", "--config", config, cwd=folder)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "total: 0 new items, 0 errors" in again.stdout
+    assert "total: 0 new items, 0 feeds failed, 0 errors" in again.stdout
     rebuilt = [ln for ln in again.stderr.splitlines() if "rebuilt it from" in ln]
     assert len(rebuilt) == 1, again.stderr[-3000:]
     assert f"new {len(files)}" in rebuilt[0] and "with no alerts" in rebuilt[0]
