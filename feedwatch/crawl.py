@@ -87,6 +87,11 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
     )
 
 
+def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+    """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
+    return _summarize(outlet, stats)
+
+
 def run_crawl(
     config: Config, config_path: Path, outlets: list[str], settings: Settings
 ) -> list[OutletSummary]:

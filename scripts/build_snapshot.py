@@ -85,14 +85,14 @@ MIRROR_DIR = "epochtimes/gfw-breaker-pages/epoch-news"
 # 9efae5bf), 孔子学院 (RFI 7c3bd240, VOA 8775ee55), 民调 台湾 (RFI dd776441, VOA e2450ede),
 # 欧洲议会 华为 (VOA f6402498, Epoch Times 24e77f09). Same-outlet reposts under another URL:
 # 泰国示威 (RFI 6de1adb6, 19b6003f), 太空站 (RFI 734cf047, 8cf6c9d8). Alert rule terms (朝鲜, 普京): RFI 1336a837,
-# 01ad0809; VOA a31b39ff, da09012f; DW 81fd32b6, bb080776; Epoch Times d2bcd91e, 81c1d550.
+# 01ad0809; VOA a31b39ff, da09012f; DW ead37995; Epoch Times d2bcd91e, 81c1d550.
 RFI_DIRECT = [
     "43649341", "7c3bd240", "dd776441", "6de1adb6", "19b6003f", "1336a837", "01ad0809",
     "734cf047", "8cf6c9d8",
 ]  # fmt: skip
 RFI_FEEDX_ONLY = ["63f4ae3f", "7ed749a3"]
 RFI_TRADITIONAL = ["1336a837", "7c3bd240"]  # served as RFI's /tw/ edition, converted by OpenCC
-DW_DIRECT = ["4efdc903", "8f82771d", "b1cf93d4", "b4e9fefa", "81fd32b6", "bb080776", "ead37995"]
+DW_DIRECT = ["4efdc903", "8f82771d", "b1cf93d4", "b4e9fefa", "b86dd298", "30deb138", "ead37995"]
 # DW retitled and edited two articles within hours (one URL, a-55238150 and a-55270336): the
 # direct feed has the later versions, the feedx twin still the first ones, so both are recorded
 # as edits of one story.
