@@ -41,6 +41,8 @@ class ProgressLines:
             return
         if response.status >= 400:
             what = f"HTTP {response.status}"
+        elif len(response.body) < 1024:
+            what = f"{len(response.body)} bytes"
         else:
             what = f"{len(response.body) / 1024:.0f} KB"
         self.console.print(f"  {escape(spider.name):<18} feed {escape(request.url)}  {what}")
