@@ -435,8 +435,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from feedwatch.demo import run_demo
 
-    # The snapshot leaves most DW article pages out on purpose (a 404 keeps the feed summary):
-    # those expected warnings would drown the demo's output, so it logs errors only unless -v.
+    # The demo prints its own progress lines and report; the log shows errors only unless -v.
     return run_demo(args.out, args.config, _log_level(args))
 
 
