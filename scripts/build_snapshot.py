@@ -37,6 +37,7 @@ from warcio.warcwriter import WARCWriter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from store.document import html_to_text  # noqa: E402 - needs the repo root on sys.path
 from store.format import parse_item  # noqa: E402 - needs the repo root on sys.path
 
 DEFAULT_CORPUS = Path("/work/shared/corpus")
@@ -107,8 +108,8 @@ def _http_date(when: datetime) -> str:
 
 
 def _text(fragment: str) -> str:
-    """Plain text of an HTML fragment, whitespace collapsed."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
+    """Plain text of an HTML fragment, whitespace collapsed (same text on every corpus input)."""
+    return " ".join(html_to_text(fragment).split())
 
 
 def _meta(page: str, attr: str, name: str) -> str:

@@ -25,6 +25,7 @@ from feedwatch.workers import WorkerPool, shared_pool
 from spiders import feeds
 from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
+from store.document import Body
 
 logger = logging.getLogger(__name__)
 
@@ -179,23 +180,26 @@ class OutletSpider(scrapy.Spider):
         if url is None:
             logger.warning("entry %r in %s has no usable link; skipped", title[:60], base_url)
             return None
-        body = self.entry_body(raw)
+        # Parsed at most once from here on: summary detection, sanitizing, dedup and alerts
+        # all read this one document (the pipelines keep it while body_html is unchanged).
+        body = Body(self.entry_body(raw))
         return FeedEntry(
             outlet=self.outlet_name,
             title=str(raw.get("title") or "").strip() or url,
             url=url,
-            body_html=body,
+            body_html=body.html,
             published=feeds.entry_published(raw),
             guid=raw.get("id") or None,
             feed_url=feed.url,
             full_text=not self.needs_article(body, feed),
+            body=body,
         )
 
-    def needs_article(self, body_html: str, feed: FeedConfig) -> bool:
+    def needs_article(self, body: str | Body, feed: FeedConfig) -> bool:
         """True when the body is only a summary: per feed config, or by length when "auto"."""
         if feed.full_text == "auto":
             # feedx always carries the whole article (see spiders.feedx).
-            return not is_feedx(feed) and feeds.looks_like_summary(body_html)
+            return not is_feedx(feed) and feeds.looks_like_summary(body)
         return not feed.full_text
 
     def follow_entry(self, entry: FeedEntry, feed: FeedConfig) -> FeedEntry | scrapy.Request:
@@ -293,6 +297,7 @@ class OutletSpider(scrapy.Spider):
         self.count("articles/fetched")
         if body:
             entry.body_html = body
+            entry.body = None  # the summary's document no longer describes the body
             entry.full_text = True
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from spiders.html import html_to_text
+from store.document import Body
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +169,10 @@ def entry_body(entry: Mapping[str, Any]) -> str:
     return best if len(best) >= len(summary) else summary
 
 
-def looks_like_summary(body_html: str) -> bool:
-    """True when the body's visible text is shorter than SUMMARY_MAX_CHARS characters."""
-    return len(html_to_text(body_html)) < SUMMARY_MAX_CHARS
+def looks_like_summary(body: str | Body) -> bool:
+    """True when the body has less than SUMMARY_MAX_CHARS characters of text (`Body.text_length`)."""
+    doc = body if isinstance(body, Body) else Body(body)
+    return doc.text_length < SUMMARY_MAX_CHARS
 
 
 def host_allowed(url: str, domains: list[str] | tuple[str, ...]) -> bool:

@@ -7,7 +7,6 @@ no attributes except `href`/`src`/`alt`, no scripts, ads, share buttons or newsl
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
 
 from lxml import etree
@@ -24,27 +23,6 @@ KEPT_ATTRIBUTES = {"a": ("href",), "img": ("src", "alt")}
 BODY_BLOCKS = frozenset(
     {"p", "h2", "h3", "h4", "blockquote", "ul", "ol", "table", "figure", "img", "pre"}
 )
-_SPACE_RUN = re.compile(r"\s+")
-
-
-def parse_fragment(markup: str | bytes) -> etree._Element | None:
-    """Parse an HTML document or fragment into an lxml tree; None when there is nothing to parse."""
-    if not markup or not (markup.strip() if isinstance(markup, str) else markup.strip()):
-        return None
-    try:
-        return lxml_html.fromstring(markup)
-    except (etree.ParserError, ValueError):
-        return None
-
-
-def html_to_text(markup: str) -> str:
-    """The visible text of an HTML fragment, whitespace runs collapsed to one space."""
-    root = parse_fragment(f"<div>{markup}</div>") if markup else None
-    if root is None:
-        return ""
-    for junk in root.xpath("//script|//style"):
-        junk.drop_tree()
-    return _SPACE_RUN.sub(" ", root.text_content()).strip()
 
 
 def clean_element(element: etree._Element, junk_xpath: str = "") -> etree._Element:

@@ -19,8 +19,8 @@ from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
 from feedwatch.config import FeedConfig, OutletConfig
 from feedwatch.items import FeedEntry
 from spiders.base import OutletSpider
-from spiders.html import html_to_text
 from spiders.registry import spider_class_for
+from store.document import html_to_text
 
 BODY_TEXT_CHARS = 200
 
@@ -66,7 +66,7 @@ def summarize(output: object) -> dict[str, Any]:
             "url": output.url,
             "published": _iso(output.published),
             "full_text": output.full_text,
-            "body_text": html_to_text(output.body_html)[:BODY_TEXT_CHARS],
+            "body_text": " ".join(html_to_text(output.body_html).split())[:BODY_TEXT_CHARS],
         }
     if isinstance(output, scrapy.Request):
         entry = output.meta.get("entry")
