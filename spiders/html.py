@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from copy import deepcopy
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -27,7 +28,9 @@ BODY_BLOCKS = frozenset(
 
 def clean_element(element: etree._Element, junk_xpath: str = "") -> etree._Element:
     """A cleaned deep copy: junk elements removed, only href/src/alt attributes kept."""
-    copy = lxml_html.fromstring(lxml_html.tostring(element, encoding="unicode"))
+    # Copied in memory: the page was parsed once, its body is not serialized and parsed again.
+    copy = deepcopy(element)
+    copy.tail = None
     doomed = [e for e in copy.iter() if isinstance(e.tag, str) and e.tag in JUNK_TAGS]
     if junk_xpath:
         doomed += copy.xpath(junk_xpath)
