@@ -53,14 +53,14 @@ class NormalizePipeline:
         if not item.title.strip() and not item.body_html.strip():
             self.stats.inc_value("normalize/dropped_empty")
             raise DropItem(f"{item.outlet}: empty entry {item.url}")
-        # Feeds and pages are untrusted: no control characters in titles, links and bodies, no
+        # Feeds and pages are untrusted: no control characters in titles and bodies, no
         # active content in bodies (a clean body is returned unchanged, so feedx items stay
         # byte-exact). The spider's parsed body is reused while it is still the entry's body.
         item.title = strip_control_chars(item.title)
         known = item.body if item.body is not None and item.body.html == item.body_html else None
         item.body = await self.workers.run(sanitized_document, known or item.body_html)
         item.body_html = item.body.html
-        item.url = strip_tracking(strip_control_chars(item.url))  # no maca=/utm_* tails either
+        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None

@@ -97,6 +97,11 @@ class OutletSpider(scrapy.Spider):
             return DEFAULT_MAX_ITEMS_PER_FEED
         return settings.getint("FEEDWATCH_MAX_ITEMS_PER_FEED", DEFAULT_MAX_ITEMS_PER_FEED)
 
+    def _entries_parsed(self) -> int:
+        """Entries feedparser reads of one feed: twice the cap (0: all), so the cap is never
+        short of entries (one cut inside CDATA, or skipped), and a huge feed costs little."""
+        return 2 * self.max_items_per_feed()
+
     def feed_callback(self) -> Any:
         """The callback of feed responses: feedparser runs in a worker unless parse_feed is custom."""
         if type(self).parse_feed is OutletSpider.parse_feed:
@@ -106,14 +111,17 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
         headers = feeds.response_headers(response.headers)
-        yield from self._feed_outputs(response, headers, feeds.parse_feed(response.body, headers))
+        parsed = feeds.parse_feed(response.body, headers, self._entries_parsed())
+        yield from self._feed_outputs(response, headers, parsed)
 
     async def parse_feed_in_worker(
         self, response: Response
     ) -> AsyncIterator[FeedEntry | scrapy.Request]:
         """`parse_feed` with feedparser in a worker process: the crawl keeps fetching."""
         headers = feeds.response_headers(response.headers)
-        parsed = await self.worker_pool().run(feeds.parse_feed_portable, response.body, headers)
+        parsed = await self.worker_pool().run(
+            feeds.parse_feed_portable, response.body, headers, self._entries_parsed()
+        )
         for output in self._feed_outputs(response, headers, parsed):
             yield output
 
@@ -149,7 +157,7 @@ class OutletSpider(scrapy.Spider):
             logger.warning(
                 "feed %s has %d entries; taking the first %d (FEEDWATCH_MAX_ITEMS_PER_FEED)",
                 response.url,
-                len(entries),
+                max(len(entries), int(parsed.get("entries_in_feed") or 0)),
                 limit,
             )
             self.count("feeds/truncated")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from store.document import strip_controls
 from store.format import StoredItem
 from store.urls import serialize_url
 
@@ -45,8 +46,10 @@ def clean_title(title: str) -> str:
 
 def _safe_link_url(url: str) -> str:
     """Serialize the URL and escape what would break the `[title](url)` line on parsing."""
-    # parse_item splits the link line at the last "](": a URL must not contain it.
-    return serialize_url(url).replace("](", "]%28")
+    # parse_item splits the link line at the last "](": a URL must not contain it. Control
+    # characters are percent-encoded by the serializer except where it gives up (a host):
+    # those are removed, so that printing the file cannot run an escape sequence.
+    return strip_controls(serialize_url(url)).replace("](", "]%28")
 
 
 def to_stored_item(
@@ -59,6 +62,11 @@ def to_stored_item(
         ts = published_ms
     if ts < 0:
         raise ValueError(f"first_seen_ms must be epoch milliseconds >= 0, got {first_seen_ms}")
+    # Whoever calls this, no control character reaches a stored line (the crawl's normalize
+    # pipeline removed them already; then these are no-ops).
     return StoredItem(
-        ts=int(ts), title=clean_title(title), url=_safe_link_url(url), body=one_line(body_html)
+        ts=int(ts),
+        title=strip_controls(clean_title(title)),
+        url=_safe_link_url(url),
+        body=strip_controls(one_line(body_html)),
     )
