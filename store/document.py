@@ -148,8 +148,8 @@ class Body:
         return self
 
     def __getstate__(self) -> dict[str, Any]:
-        # An lxml tree does not pickle: a body crosses to another process as its text.
-        _ = self.text_length
+        # An lxml tree does not pickle: a body crosses to another process as its HTML and
+        # whatever was computed already (nothing is parsed to send it).
         return {"html": self.html, "text": self._text, "length": self._length}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
