@@ -11,6 +11,7 @@ import re
 
 from store.document import strip_controls
 from store.format import StoredItem
+from store.sanitize import strip_control_chars
 from store.urls import serialize_url
 
 __all__ = ["JS_WHITESPACE", "clean_title", "one_line", "to_stored_item", "trim"]
@@ -64,9 +65,10 @@ def to_stored_item(
         raise ValueError(f"first_seen_ms must be epoch milliseconds >= 0, got {first_seen_ms}")
     # Whoever calls this, no control character reaches a stored line (the crawl's normalize
     # pipeline removed them already; then these are no-ops).
+    # Removed before trimming, so that normalizing a stored item again changes nothing.
     return StoredItem(
         ts=int(ts),
-        title=strip_controls(clean_title(title)),
+        title=clean_title(strip_control_chars(title)),
         url=_safe_link_url(url),
-        body=strip_controls(one_line(body_html)),
+        body=one_line(strip_controls(body_html)),
     )
