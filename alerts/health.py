@@ -138,6 +138,6 @@ def judge_quiet(
 
 def body_text_length(body_html: str) -> int:
     """The length in characters of a body's visible text: what OutletRun.body_lengths holds."""
-    from dedup.text import html_to_text  # imported here: the rest of this module is pure
+    from store.document import Body  # imported here: the rest of this module is pure
 
-    return len("".join(html_to_text(body_html).split()))
+    return Body(body_html).text_length

@@ -107,6 +107,7 @@ class StoryRef:
     outlet: str
     ts_ms: int
     path: str = ""
+    body_text: str | None = None  # the body's visible text when already extracted (Body.text)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class AlertService:
         """Match a new story against every rule; queue alerts. Returns the rules that matched."""
         if not self._matchers:
             return []
-        text = prepare_story(story.title, story.body_html)
+        text = prepare_story(story.title, story.body_html, body_text=story.body_text)
         results = [(m.rule, m.match(text, story.outlet)) for m in self._matchers]
         matched = [(rule, result.reasons) for rule, result in results if result.matched]
         now = self._now_ms()

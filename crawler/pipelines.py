@@ -11,14 +11,14 @@ import logging
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
-from alerts.health import OutletRun, body_text_length
+from alerts.health import OutletRun
 from alerts.service import DeliveryReport
 from conf.schema import Config, load_config
 from ingest.ingestor import Ingestor, Story
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
-from store.sanitize import sanitize_body, strip_control_chars
+from store.sanitize import sanitized_document, strip_control_chars
 from store.state import now_ms, open_state
 from store.urls import canonical_url, is_http_url, strip_tracking
 
@@ -37,7 +37,7 @@ class NormalizePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
-        # Sanitizing parses every body (~2 ms): with workers, it runs beside extraction.
+        # Sanitizing parses the body (~2 ms): with workers, it runs beside extraction.
         self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
 
     @classmethod
@@ -53,17 +53,20 @@ class NormalizePipeline:
         if not item.title.strip() and not item.body_html.strip():
             self.stats.inc_value("normalize/dropped_empty")
             raise DropItem(f"{item.outlet}: empty entry {item.url}")
-        # Feeds and pages are untrusted: no control characters in titles, no active content in
-        # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
+        # Feeds and pages are untrusted: no control characters in titles and bodies, no
+        # active content in bodies (a clean body is returned unchanged, so feedx items stay
+        # byte-exact). The spider's parsed body is reused while it is still the entry's body.
         item.title = strip_control_chars(item.title)
-        item.body_html = await self.workers.run(sanitize_body, item.body_html)
+        known = item.body if item.body is not None and item.body.html == item.body_html else None
+        item.body = await self.workers.run(sanitized_document, known or item.body_html)
+        item.body_html = item.body.html
         item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
-        item.notes["stored"] = stored
+        item.stored = stored
         return item
 
 
@@ -92,15 +95,18 @@ class StorePipeline:
     async def process_item(self, item: FeedEntry) -> FeedEntry:
         if not isinstance(item, FeedEntry):
             return item
+        if item.stored is None:
+            raise DropItem(f"{item.outlet}: {item.url} did not pass the normalize pipeline")
         story = Story(
             outlet=item.outlet,
             canonical_url=item.canonical_url,
-            stored=item.notes["stored"],  # type: ignore[arg-type]
+            stored=item.stored,
             first_seen_ms=item.first_seen,
             guid=item.guid,
             feed_url=item.feed_url or None,
             full_text=item.full_text,
             body_html=item.body_html,
+            body=item.body,
         )
         outcome = await self.thread.run(self.ingestor.ingest, story)
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
@@ -111,7 +117,7 @@ class StorePipeline:
         item.path = str(outcome.path)
         item.story_id = outcome.story_id
         if self.ingestor.alerts is not None:
-            self.body_lengths.append(body_text_length(item.body_html))
+            self.body_lengths.append(story.document().text_length)
         logger.info("stored %s -> %s", item.url, item.path)
         return item
 

@@ -240,13 +240,21 @@ def bit_counts(hashes: np.ndarray) -> np.ndarray:
 _add = np.add.reduce
 
 
+# Hashes counted per bit_counts call: its unpacked bits take 64 bytes per hash, so a long
+# text is counted in slices (4 MB of scratch) instead of all at once (64x the hashes' size).
+_COUNT_CHUNK = _LANE_ROWS * 256
+
+
 def fingerprint_hashes(hashes: np.ndarray) -> int:
     """Majority-vote simhash of precomputed feature hashes (bit set if > half have it)."""
     total = len(hashes)
     if total == 0:
         return 0
+    counts = bit_counts(hashes[:_COUNT_CHUNK])
+    for start in range(_COUNT_CHUNK, total, _COUNT_CHUNK):
+        counts += bit_counts(hashes[start : start + _COUNT_CHUNK])
     # count > total/2 exactly when count > total//2 (integers); bit b lands in byte b//8
-    majority = np.packbits(bit_counts(hashes) > total // 2, bitorder="little")
+    majority = np.packbits(counts > total // 2, bitorder="little")
     return int.from_bytes(majority.tobytes(), "little")
 
 

@@ -13,8 +13,6 @@ import re
 import threading
 import unicodedata
 
-import lxml.etree
-import lxml.html
 import numpy as np
 
 from dedup import t2s
@@ -22,24 +20,11 @@ from dedup.nfkc import MULTI as NFKC_MULTI
 from dedup.nfkc import nfkc
 from dedup.nfkc import table as nfkc_table
 from dedup.t2s import to_simplified, to_simplified_whole
+from store.document import html_to_text  # the one HTML-to-text, shared with alerts and spiders
 
 __all__ = ["html_to_text", "nfkc", "normalize_text", "normalize_text_reference", "to_simplified"]
 
 logger = logging.getLogger(__name__)
-
-# Elements whose text is never article text.
-_DROP_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "iframe", "svg", "object", "embed", "head"}
-)
-# Elements that end a line of text: paragraphs stay apart so line filters can work on them.
-_BLOCK_TAGS = frozenset(
-    {
-        "p", "div", "br", "hr", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4",
-        "h5", "h6", "table", "tr", "td", "th", "blockquote", "pre", "section", "article",
-        "aside", "header", "footer", "figure", "figcaption", "main", "nav", "form", "body",
-        "address", "center", "caption",
-    }
-)  # fmt: skip
 
 # Everything after one of these lines is page furniture (share buttons, related links, the
 # feedx footer, the mirror's share-this-page box), never article text.
@@ -82,38 +67,6 @@ _DROP_AT_LINE_START = re.compile(
     r"|[^\S\n]*(?:©|\(c\)|copyright\b|版权所有))",
     re.IGNORECASE,
 )
-
-
-def html_to_text(html: str) -> str:
-    """Extract the visible text of an HTML fragment or page, one line per block element."""
-    if not html or not html.strip():
-        return ""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError) as exc:
-        logger.debug("html_to_text: unparsable HTML (%s), using it as text", exc)
-        return html
-    parts: list[str] = []
-    _walk(root, parts)
-    return "".join(parts).strip()
-
-
-def _walk(el: lxml.html.HtmlElement, parts: list[str]) -> None:
-    """Append the text of `el` and its children to `parts`, with newlines around blocks."""
-    tag = el.tag if isinstance(el.tag, str) else ""
-    if tag in _DROP_TAGS:
-        return
-    block = tag in _BLOCK_TAGS
-    if block:
-        parts.append("\n")
-    if tag and el.text:
-        parts.append(el.text)
-    for child in el:
-        _walk(child, parts)
-        if child.tail:
-            parts.append(child.tail)
-    if block:
-        parts.append("\n")
 
 
 def normalize_text(text: str) -> str:

@@ -120,7 +120,7 @@ class PrintItemPipeline:
         return cls()
 
     def process_item(self, item: FeedEntry) -> FeedEntry:
-        sys.stdout.write(render_item(item.notes["stored"]).decode("utf-8"))  # type: ignore[arg-type]
+        sys.stdout.write(render_item(item.stored).decode("utf-8"))  # type: ignore[arg-type]
         sys.stdout.flush()
         return item
 

@@ -20,6 +20,7 @@ from alerts.service import AlertService, DeliveryReport, StoryRef
 from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
 from store.archive import Archive
+from store.document import Body
 from store.format import StoredItem, parse_item
 from store.state import ItemState, SeenItem, write_transaction
 
@@ -40,10 +41,17 @@ class Story:
     feed_url: str | None = None  # the feed that gave the GUID: its scope
     full_text: bool = True
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
+    body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
 
     @property
     def html(self) -> str:
         return self.body_html or self.stored.body
+
+    def document(self) -> Body:
+        """The story's one body document: dedup, alerts and the upgrade check all read it."""
+        if self.body is None or self.body.html != self.html:
+            self.body = Body(self.html)
+        return self.body
 
 
 @dataclass
@@ -99,6 +107,7 @@ class Ingestor:
             outlet=story.outlet,
             seen_ms=story.first_seen_ms,
             full_text=story.full_text,
+            body=story.document(),
         )
         decision = self.dedup.classify(doc)
         if seen is not None and decision.kind == "new":
@@ -126,6 +135,7 @@ class Ingestor:
                     title=story.stored.title,
                     url=story.stored.url,
                     body_html=story.html,
+                    body_text=story.document().text,
                     outlet=story.outlet,
                     ts_ms=story.stored.ts,
                     path=str(path),
@@ -141,7 +151,7 @@ class Ingestor:
             self._record_item(story, story_id, path)
         upgraded = False
         if decision.richer_body and path is not None and path.exists():
-            upgraded = self._upgrade(path, story.stored.body)
+            upgraded = self._upgrade(path, story.stored.body, story.document())
         if self.alerts is not None and decision.kind == "repost":
             self.alerts.on_repost(story_id, story.outlet, story.stored.url)
         kind = _OUTCOME_OF_DECISION[decision.kind]
@@ -170,10 +180,14 @@ class Ingestor:
         ).fetchone()
         return _path(row[0]) if row else None
 
-    def _upgrade(self, path: Path, body: str) -> bool:
-        """Give the story's file a richer body in place; its time, title and URL stay."""
+    def _upgrade(self, path: Path, body: str, document: Body) -> bool:
+        """Give the story's file a richer body in place; its time, title and URL stay.
+
+        Richer by the measure dedup used to call it richer (`Body.text_length`), so an upgrade
+        dedup recorded is not refused here by another count.
+        """
         current = parse_item(path.read_bytes())
-        if len(body) <= len(current.body):
+        if document.text_length <= Body(current.body).text_length:
             return False
         self.archive.replace(path, StoredItem(current.ts, current.title, current.url, body))
         logger.info("upgraded %s with a richer body", path)

@@ -24,6 +24,7 @@ from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
 from spiders.items import FeedEntry
 from spiders.workers import WorkerPool, shared_pool
+from store.document import Body
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,11 @@ class OutletSpider(scrapy.Spider):
             return DEFAULT_MAX_ITEMS_PER_FEED
         return settings.getint("FEEDWATCH_MAX_ITEMS_PER_FEED", DEFAULT_MAX_ITEMS_PER_FEED)
 
+    def _entries_parsed(self) -> int:
+        """Entries feedparser reads of one feed: twice the cap (0: all), so the cap is never
+        short of entries (one cut inside CDATA, or skipped), and a huge feed costs little."""
+        return 2 * self.max_items_per_feed()
+
     def feed_callback(self) -> Any:
         """The callback of feed responses: feedparser runs in a worker unless parse_feed is custom."""
         if type(self).parse_feed is OutletSpider.parse_feed:
@@ -129,14 +135,17 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
         """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
         headers = feeds.response_headers(response.headers)
-        yield from self._feed_outputs(response, headers, feeds.parse_feed(response.body, headers))
+        parsed = feeds.parse_feed(response.body, headers, self._entries_parsed())
+        yield from self._feed_outputs(response, headers, parsed)
 
     async def parse_feed_in_worker(
         self, response: Response
     ) -> AsyncIterator[FeedEntry | scrapy.Request]:
         """`parse_feed` with feedparser in a worker process: the crawl keeps fetching."""
         headers = feeds.response_headers(response.headers)
-        parsed = await self.worker_pool().run(feeds.parse_feed_portable, response.body, headers)
+        parsed = await self.worker_pool().run(
+            feeds.parse_feed_portable, response.body, headers, self._entries_parsed()
+        )
         for output in self._feed_outputs(response, headers, parsed):
             yield output
 
@@ -179,7 +188,7 @@ class OutletSpider(scrapy.Spider):
             logger.warning(
                 "feed %s has %d entries; taking the first %d (FEEDWATCH_MAX_ITEMS_PER_FEED)",
                 response.url,
-                len(entries),
+                max(len(entries), int(parsed.get("entries_in_feed") or 0)),
                 limit,
             )
             self.count("feeds/truncated")
@@ -210,23 +219,26 @@ class OutletSpider(scrapy.Spider):
         if url is None:
             logger.warning("entry %r in %s has no usable link; skipped", title[:60], base_url)
             return None
-        body = self.entry_body(raw)
+        # Parsed at most once from here on: summary detection, sanitizing, dedup and alerts
+        # all read this one document (the pipelines keep it while body_html is unchanged).
+        body = Body(self.entry_body(raw))
         return FeedEntry(
             outlet=self.outlet_name,
             title=str(raw.get("title") or "").strip() or url,
             url=url,
-            body_html=body,
+            body_html=body.html,
             published=feeds.entry_published(raw),
             guid=raw.get("id") or None,
             feed_url=feed.url,
             full_text=not self.needs_article(body, feed),
+            body=body,
         )
 
-    def needs_article(self, body_html: str, feed: FeedConfig) -> bool:
+    def needs_article(self, body: str | Body, feed: FeedConfig) -> bool:
         """True when the body is only a summary: per feed config, or by length when "auto"."""
         if feed.full_text == "auto":
             # feedx always carries the whole article (see spiders.feedx).
-            return not is_feedx(feed) and feeds.looks_like_summary(body_html)
+            return not is_feedx(feed) and feeds.looks_like_summary(body)
         return not feed.full_text
 
     def follow_entry(self, entry: FeedEntry, feed: FeedConfig) -> FeedEntry | scrapy.Request:
@@ -338,6 +350,7 @@ class OutletSpider(scrapy.Spider):
         self.count("articles/fetched")
         if body:
             entry.body_html = body
+            entry.body = None  # the summary's document no longer describes the body
             entry.full_text = True
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)

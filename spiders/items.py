@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+from store.document import Body
+from store.format import StoredItem
 
 
 @dataclass
@@ -21,12 +24,13 @@ class FeedEntry:
     guid: str | None = None
     feed_url: str = ""  # the feed (or page) this entry came from
     full_text: bool = True  # False when body_html is only a summary
+    body: Body | None = None  # body_html parsed, when something measured it (kept if unchanged)
 
     # Filled by the normalize pipeline.
     canonical_url: str = ""
     ts: int = 0  # epoch milliseconds written into the item file
     first_seen: int = 0  # epoch milliseconds
-    # Filled by dedup/store pipelines.
+    stored: StoredItem | None = None  # the item file's fields
+    # Filled by the store pipeline.
     story_id: int | None = None
     path: str = ""
-    notes: dict[str, object] = field(default_factory=dict)

@@ -18,9 +18,9 @@ from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
 
 from conf.schema import FeedConfig, OutletConfig
 from spiders.base import OutletSpider
-from spiders.html import html_to_text
 from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
+from store.document import html_to_text
 
 BODY_TEXT_CHARS = 200
 
@@ -66,7 +66,7 @@ def summarize(output: object) -> dict[str, Any]:
             "url": output.url,
             "published": _iso(output.published),
             "full_text": output.full_text,
-            "body_text": html_to_text(output.body_html)[:BODY_TEXT_CHARS],
+            "body_text": " ".join(html_to_text(output.body_html).split())[:BODY_TEXT_CHARS],
         }
     if isinstance(output, scrapy.Request):
         entry = output.meta.get("entry")
