@@ -13,7 +13,7 @@ from dedup.index import anchors_of
 from dedup.simhash import (
     codepoint_shingle_hashes,
     fingerprint_hashes,
-    word_chars_fast,
+    word_chars,
     word_codepoints,
 )
 from dedup.text import normalize_text
@@ -45,8 +45,8 @@ class Features:
 
     @property
     def length(self) -> int:
-        """Word characters in the normalized text (what verification compares)."""
-        return self.word_count if self.word_count >= 0 else len(word_chars_fast(self.text))
+        """Word characters in the text (the measure of how rich a body is)."""
+        return self.word_count if self.word_count >= 0 else len(word_chars(self.text))
 
     @property
     def richness(self) -> int:
@@ -61,7 +61,7 @@ def features_of_text(text: str, title: str, config: DedupConfig) -> Features:
     unique = sorted_unique(hashes)
     return Features(
         text=text,
-        title=word_chars_fast(normalize_text(title)),
+        title=word_chars(normalize_text(title)),
         fingerprint=fingerprint_hashes(hashes),
         shingles=unique,
         anchors=anchors_of(unique, config.anchor_rate),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -95,19 +95,23 @@ def fetch_spider_class(
                 meta={"feed": FeedConfig(url=url, full_text="auto")},
             )
 
-        def parse_fetched(self, response: Response) -> Iterator[Any]:
+        async def parse_fetched(self, response: Response) -> AsyncIterator[Any]:
+            # The crawl's own callbacks, not a copy: a fetch parses as the crawl does.
             if looks_like_feed(response):
-                yield from self.parse_feed(response)
+                async for output in self.parse_feed(response):
+                    yield output
                 return
             if not isinstance(response, TextResponse):
                 logger.error("%s is neither a feed nor an HTML page", response.url)
                 return
             if discover:
                 self.discovery = Discovery(response.url)
-                yield from discovery_requests(response, self.discovery)
+                for request in discovery_requests(response, self.discovery):
+                    yield request
                 return
             response.meta["entry"] = page_entry(response, outlet_name)
-            yield from self.parse_article(response)
+            async for output in self.parse_article(response):
+                yield output
 
     return FetchSpider
 

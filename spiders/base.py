@@ -70,7 +70,7 @@ class OutletSpider(scrapy.Spider):
         for feed in self.feed_configs():
             request = scrapy.Request(
                 feed.url,
-                callback=self.feed_callback(),
+                callback=self.parse_feed,
                 errback=self.feed_failed,
                 meta={"feed": feed},
                 # A redirect loop back to the feed must reach REDIRECT_MAX_TIMES and fail loudly,
@@ -126,22 +126,12 @@ class OutletSpider(scrapy.Spider):
         short of entries (one cut inside CDATA, or skipped), and a huge feed costs little."""
         return 2 * self.max_items_per_feed()
 
-    def feed_callback(self) -> Any:
-        """The callback of feed responses: feedparser runs in a worker unless parse_feed is custom."""
-        if type(self).parse_feed is OutletSpider.parse_feed:
-            return self.parse_feed_in_worker
-        return self.parse_feed  # e.g. the mirror's index pages
+    async def parse_feed(self, response: Response) -> AsyncIterator[FeedEntry | scrapy.Request]:
+        """Parse a feed response; one bad entry is logged and skipped, never the whole feed.
 
-    def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
-        """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
-        headers = feeds.response_headers(response.headers)
-        parsed = feeds.parse_feed(response.body, headers, self._entries_parsed())
-        yield from self._feed_outputs(response, headers, parsed)
-
-    async def parse_feed_in_worker(
-        self, response: Response
-    ) -> AsyncIterator[FeedEntry | scrapy.Request]:
-        """`parse_feed` with feedparser in a worker process: the crawl keeps fetching."""
+        The one feed callback of the crawl, `fetch` and the parser tests; feedparser runs in
+        an extraction worker when there are any (inline otherwise, the default).
+        """
         headers = feeds.response_headers(response.headers)
         parsed = await self.worker_pool().run(
             feeds.parse_feed_portable, response.body, headers, self._entries_parsed()
@@ -254,7 +244,7 @@ class OutletSpider(scrapy.Spider):
             return entry
         request = scrapy.Request(
             entry.url,
-            callback=self.parse_article_in_worker,
+            callback=self.parse_article,
             errback=self.article_failed,
             meta={"entry": entry, "article": True},
             dont_filter=True,  # as for feeds: a silently dropped loop would lose the entry
@@ -297,10 +287,6 @@ class OutletSpider(scrapy.Spider):
 
     # -- articles -------------------------------------------------------------------------------
 
-    def extract_body(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """The outlet's selectors, then trafilatura when they find nothing (in this process)."""
-        return self._body_of(response, extract_page(*self._extract_args(response, entry)))
-
     def _extract_args(
         self, response: TextResponse, entry: FeedEntry
     ) -> tuple[PageExtractor | None, bool, str, str, FeedEntry]:
@@ -318,19 +304,12 @@ class OutletSpider(scrapy.Spider):
         settings = getattr(self, "settings", None)
         return shared_pool(settings.getint("FEEDWATCH_WORKERS", 0) if settings is not None else 0)
 
-    def parse_article(self, response: Response) -> Iterator[FeedEntry]:
-        """Put the extracted body into the entry; keep the summary when extraction fails."""
-        entry: FeedEntry = response.meta["entry"]
-        body: str | None = None
-        if isinstance(response, TextResponse):
-            try:
-                body = self.extract_body(response, entry)
-            except Exception as exc:  # a layout we did not foresee: keep the summary
-                self._extraction_failed(response, exc)
-        yield self._with_body(response, entry, body)
+    async def parse_article(self, response: Response) -> AsyncIterator[FeedEntry]:
+        """Put the extracted body into the entry; keep the summary when extraction fails.
 
-    async def parse_article_in_worker(self, response: Response) -> AsyncIterator[FeedEntry]:
-        """`parse_article` with the extraction in a worker process: the crawl keeps fetching."""
+        The outlet's selectors, then trafilatura when they find nothing; in an extraction
+        worker when there are any. The one article callback of the crawl, `fetch` and tests.
+        """
         entry: FeedEntry = response.meta["entry"]
         body: str | None = None
         if isinstance(response, TextResponse):
@@ -339,7 +318,7 @@ class OutletSpider(scrapy.Spider):
                     extract_page, *self._extract_args(response, entry)
                 )
                 body = self._body_of(response, extraction)
-            except Exception as exc:  # as in parse_article
+            except Exception as exc:  # a layout we did not foresee: keep the summary
                 self._extraction_failed(response, exc)
         yield self._with_body(response, entry, body)
 

@@ -8,7 +8,9 @@ yielded in JSON-able dicts (the shape of the `*.expected.json` files).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,19 @@ def summarize(output: object) -> dict[str, Any]:
     return {"type": type(output).__name__}
 
 
+def collect(outputs: AsyncIterable[Any] | Iterable[Any] | None) -> list[Any]:
+    """Everything a spider callback yields, outside a crawl: callbacks may be async generators."""
+    if outputs is None:
+        return []
+    if isinstance(outputs, AsyncIterable):
+
+        async def drain(aiter: AsyncIterable[Any]) -> list[Any]:
+            return [output async for output in aiter]
+
+        return asyncio.run(drain(outputs))
+    return list(outputs)
+
+
 def run_case_outputs(case: dict[str, Any], root: Path) -> list[object]:
     """Run the case's callback on its fixture and return what it yielded."""
     feed = FeedConfig(**case["feed"])
@@ -92,7 +107,7 @@ def run_case_outputs(case: dict[str, Any], root: Path) -> list[object]:
         meta = {"entry": entry, "article": True}
     body = read_fixture(root / case["file"])
     response = make_response(case["url"], body, case.get("content_type", ""), meta)
-    return list(getattr(spider, case["callback"])(response) or [])
+    return collect(getattr(spider, case["callback"])(response))
 
 
 def run_case(case: dict[str, Any], root: Path) -> list[dict[str, Any]]:

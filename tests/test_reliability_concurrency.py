@@ -24,7 +24,7 @@ from test_reliability_crash import (
     stored_urls,
 )
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # subprocess crawls at once
 
 FETCHED = [
     "https://feedx.net/rss/rfi.xml",  # a feed the crawls fetch too

@@ -25,6 +25,8 @@ from conf.schema import load_config
 from scheduler.daemon import Daemon, DaemonOptions
 from scheduler.jobstate import JobStateDB
 
+pytestmark = pytest.mark.slow  # subprocess crawls, a stalled feed, a daemon
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"
 DW_ITEMS = 8  # DW items kept for the test (each one costs an article request on crawl 1)
