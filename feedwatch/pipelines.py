@@ -20,6 +20,7 @@ from feedwatch.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
 from store.sanitize import sanitize_body, strip_control_chars
 from store.state import now_ms, open_state
+from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class NormalizePipeline:
         self.stats = crawler.stats
         # Sanitizing parses every body (~2 ms): with workers, it runs beside extraction.
         self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
+        state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
+        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
@@ -53,18 +56,27 @@ class NormalizePipeline:
         if not item.title.strip() and not item.body_html.strip():
             self.stats.inc_value("normalize/dropped_empty")
             raise DropItem(f"{item.outlet}: empty entry {item.url}")
+        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
+        item.canonical_url = canonical_url(item.url)
+        published = int(item.published.timestamp() * 1000) if item.published else None
+        digest = entry_digest(item.title, item.body_html, published)
+        if self.unchanged is not None and self.unchanged.is_unchanged(item.canonical_url, digest):
+            self.stats.inc_value("store/unchanged")  # known and unchanged: nothing to do
+            raise DropItem(f"unchanged: {item.url}")
+        item.notes["digest"] = digest
         # Feeds and pages are untrusted: no control characters in titles, no active content in
         # bodies (a clean body is returned unchanged, so feedx items stay byte-exact).
         item.title = strip_control_chars(item.title)
         item.body_html = await self.workers.run(sanitize_body, item.body_html)
-        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
-        item.canonical_url = canonical_url(item.url)
-        published = int(item.published.timestamp() * 1000) if item.published else None
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
         item.notes["stored"] = stored
         return item
+
+    def close_spider(self) -> None:
+        if self.unchanged is not None:
+            self.unchanged.close()
 
 
 class StorePipeline:
@@ -100,6 +112,7 @@ class StorePipeline:
             guid=item.guid,
             full_text=item.full_text,
             body_html=item.body_html,
+            digest=item.notes.get("digest"),  # type: ignore[arg-type]
         )
         outcome = await self.thread.run(self.ingestor.ingest, story)
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS items (
     ts INTEGER NOT NULL,
     first_seen_ms INTEGER NOT NULL,
     story_id INTEGER,
-    path TEXT
+    path TEXT,
+    digest BLOB  -- content digest of the entry last ingested for this URL (store/unchanged.py)
 );
 CREATE INDEX IF NOT EXISTS items_guid ON items(guid);
 CREATE INDEX IF NOT EXISTS items_story ON items(story_id);  -- Ingestor._story_path per repost
@@ -62,8 +63,16 @@ def open_state(path: str | Path) -> sqlite3.Connection:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the `items` and `runs` tables if missing."""
+    """Create the `items` and `runs` tables if missing; add columns older databases lack."""
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "digest" not in columns:
+        try:
+            # Adding a nullable column rewrites nothing: old rows read NULL (no digest yet).
+            conn.execute("ALTER TABLE items ADD COLUMN digest BLOB")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process migrated it first
+                raise
 
 
 @contextmanager
@@ -145,6 +154,20 @@ class ItemState:
             ),
         )
         return int(cur.lastrowid or 0) if cur.rowcount else 0
+
+    def digest_of(self, canonical_url: str) -> bytes | None:
+        """The content digest recorded for a canonical URL (None: unknown URL or no digest)."""
+        row = self.conn.execute(
+            "SELECT digest FROM items WHERE canonical_url = ?", (canonical_url,)
+        ).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def set_digest(self, canonical_url: str, digest: bytes) -> None:
+        """Record the content digest of the entry just ingested for this canonical URL."""
+        self.conn.execute(
+            "UPDATE items SET digest = ? WHERE canonical_url = ? AND digest IS NOT ?",
+            (digest, canonical_url, digest),
+        )
 
     def count(self) -> int:
         """How many items are recorded."""
