@@ -40,8 +40,11 @@ class NormalizePipeline:
         self.stats = crawler.stats
         # Sanitizing parses every body (~2 ms): with workers, it runs beside extraction.
         self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
+        # Known entries with unchanged content stop here (store/unchanged.py). The setting
+        # exists so that bench/bench_poll.py can measure the path without the check beside it.
         state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
-        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db else None
+        check = crawler.settings.getbool("FEEDWATCH_UNCHANGED_CHECK", True)
+        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db and check else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
