@@ -226,3 +226,32 @@ def test_old_state_gets_the_column_and_each_row_a_digest_on_its_next_ingest(
     open_state(db).close()  # a second open finds the column there already
     conn.close()
     assert json.dumps(_rows(db)) == json.dumps({"items": 1, "runs": 0})
+
+
+def _fetch(config: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedwatch", "fetch", url, "--config", str(config), *extra],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=config.parent,
+    )
+
+
+def test_fetch_counts_unchanged_entries_as_known_and_dry_run_still_prints_them(
+    site: tuple[FeedServer, Path],
+) -> None:
+    server, config = site
+    db = config.parent / "state" / "feedwatch.sqlite3"
+    url = server.url("/feedx/rfi.xml")
+    first = _fetch(config, url)
+    assert first.returncode == 0 and "rfi: 7 stored, 0 already known" in first.stdout, first
+    rows = _rows(db)
+    _serve(server, 1)
+    second = _fetch(config, url)
+    # 6 entries stop at the unchanged check; the 7th is a summary whose stored article page
+    # is not fetched again (counted as before: not in this line).
+    assert second.returncode == 0 and "rfi: 0 stored, 6 already known" in second.stdout, second
+    assert _rows(db) == rows
+    printed = _fetch(config, url, "--dry-run")
+    assert printed.returncode == 0 and printed.stdout.count("<!--") >= 7, printed
