@@ -23,11 +23,14 @@ have none: they take the full ingest path once and get one then.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sqlite3
 
 from store.normalize import clean_title, one_line
 from store.state import ItemState
+
+logger = logging.getLogger(__name__)
 
 DIGEST_SIZE = 16  # bytes of BLAKE2b: collisions are out of reach for any archive size
 
@@ -68,5 +71,13 @@ class UnchangedCheck:
         self.conn.close()
 
     def is_unchanged(self, canonical_url: str, digest: bytes) -> bool:
-        """Whether this canonical URL is stored with exactly this content digest."""
-        return self.items.digest_of(canonical_url) == digest
+        """Whether this canonical URL is stored with exactly this content digest.
+
+        A state that cannot be read answers "no": the entry then takes the full ingest path,
+        which decides (or fails) as it always did, so nothing is skipped by mistake.
+        """
+        try:
+            return self.items.digest_of(canonical_url) == digest
+        except sqlite3.Error as exc:
+            logger.warning("unchanged check skipped for %s: %s", canonical_url, exc)
+            return False

@@ -255,3 +255,14 @@ def test_fetch_counts_unchanged_entries_as_known_and_dry_run_still_prints_them(
     assert _rows(db) == rows
     printed = _fetch(config, url, "--dry-run")
     assert printed.returncode == 0 and printed.stdout.count("<!--") >= 7, printed
+
+
+def test_a_state_that_cannot_be_read_sends_the_entry_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = open_state(tmp_path / "state.sqlite3")
+    check = UnchangedCheck(conn)
+    conn.execute("DROP TABLE items")  # e.g. a damaged state; the ingest step will say so
+    assert not check.is_unchanged("https://example.org/a", entry_digest("A", "b", None))
+    assert "unchanged check skipped for https://example.org/a: no such table" in caplog.text
+    conn.close()
