@@ -20,6 +20,7 @@ from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
 from store.sanitize import sanitized_document, strip_control_chars
 from store.state import now_ms, open_state
+from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ class NormalizePipeline:
         self.stats = crawler.stats
         # Sanitizing parses the body (~2 ms): with workers, it runs beside extraction.
         self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
+        # Known entries with unchanged content stop here (store/unchanged.py). The setting
+        # exists so that bench/bench_poll.py can measure the path without the check beside it.
+        state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
+        check = crawler.settings.getbool("FEEDWATCH_UNCHANGED_CHECK", True)
+        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db and check else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
@@ -53,6 +59,15 @@ class NormalizePipeline:
         if not item.title.strip() and not item.body_html.strip():
             self.stats.inc_value("normalize/dropped_empty")
             raise DropItem(f"{item.outlet}: empty entry {item.url}")
+        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
+        item.canonical_url = canonical_url(item.url)
+        published = int(item.published.timestamp() * 1000) if item.published else None
+        item.digest = entry_digest(item.title, item.body_html, published)
+        if self.unchanged is not None and self.unchanged.is_unchanged(
+            item.canonical_url, item.digest
+        ):
+            self.stats.inc_value("store/unchanged")  # known and unchanged: nothing to do
+            raise DropItem(f"unchanged: {item.url}")
         # Feeds and pages are untrusted: no control characters in titles and bodies, no
         # active content in bodies (a clean body is returned unchanged, so feedx items stay
         # byte-exact). The spider's parsed body is reused while it is still the entry's body.
@@ -60,14 +75,15 @@ class NormalizePipeline:
         known = item.body if item.body is not None and item.body.html == item.body_html else None
         item.body = await self.workers.run(sanitized_document, known or item.body_html)
         item.body_html = item.body.html
-        item.url = strip_tracking(item.url)  # stored links carry no maca=/utm_* tails
         item.first_seen = now_ms()
-        item.canonical_url = canonical_url(item.url)
-        published = int(item.published.timestamp() * 1000) if item.published else None
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
         item.stored = stored
         return item
+
+    def close_spider(self) -> None:
+        if self.unchanged is not None:
+            self.unchanged.close()
 
 
 class StorePipeline:
@@ -107,6 +123,7 @@ class StorePipeline:
             full_text=item.full_text,
             body_html=item.body_html,
             body=item.body,
+            digest=item.digest,
         )
         outcome = await self.thread.run(self.ingestor.ingest, story)
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])

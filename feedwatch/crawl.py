@@ -38,6 +38,7 @@ class OutletSummary:
     revisions: int = 0
     upgraded: int = 0
     seen: int = 0
+    unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
     errors: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -111,6 +112,7 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
+        unchanged=count("store/unchanged"),
         errors=errors,
         stats=stats,
     )
@@ -190,7 +192,7 @@ def _crawl_locked(
             status="ok" if summary.ok else "failed",
             feeds=summary.feeds,
             new_items=summary.new,
-            seen_items=summary.seen,
+            seen_items=summary.seen + summary.unchanged,
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
@@ -206,7 +208,8 @@ def format_summary(summaries: list[OutletSummary]) -> str:
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
             f" {s.feed_errors} failed; pages {s.articles};"
             f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
+            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged;"
+            f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     # Each total is the sum of the column above; errors that no outlet owns are said as such.

@@ -153,6 +153,7 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
             **default_settings.DOWNLOADER_MIDDLEWARES,
             "crawler.middlewares.SeenArticleMiddleware": None,
         }
+        overrides["FEEDWATCH_UNCHANGED_CHECK"] = False  # nor the unchanged-entry check
     level = str(logging.getLevelName(args.level))
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
@@ -168,13 +169,14 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
         return code
     stats = crawler.stats.get_stats() if crawler.stats else {}
     scraped = int(stats.get("item_scraped_count", 0))
+    known = int(stats.get("store/seen", 0)) + int(stats.get("store/unchanged", 0))
     if not args.dry_run:
         print(
             f"{outlet_name}: {int(stats.get('store/written', 0))} stored, "
-            f"{int(stats.get('store/seen', 0))} already known, "
+            f"{known} already known, "
             f"{int(stats.get('dedup/merged', 0))} merged into stories"
         )
-    if scraped == 0 and not stats.get("store/seen") and not stats.get("dedup/merged"):
+    if scraped == 0 and not known and not stats.get("dedup/merged"):
         print(f"feedwatch fetch: nothing usable at {args.url}", file=sys.stderr)
         return 1
     return 0

@@ -42,6 +42,7 @@ class Story:
     full_text: bool = True
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
     body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
+    digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
 
     @property
     def html(self) -> str:
@@ -88,7 +89,11 @@ class Ingestor:
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
         with write_transaction(self.conn):
-            return self._ingest_locked(story)
+            outcome = self._ingest_locked(story)
+            if story.digest is not None:
+                # The next poll of this same content stops at the unchanged check.
+                self.items.set_digest(story.canonical_url, story.digest)
+            return outcome
 
     def _ingest_locked(self, story: Story) -> Outcome:
         seen = self.items.lookup(

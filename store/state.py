@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS items (
     ts INTEGER NOT NULL,
     first_seen_ms INTEGER NOT NULL,
     story_id INTEGER,
-    path TEXT
+    path TEXT,
+    digest BLOB  -- content digest of the entry last ingested for this URL (store/unchanged.py)
 );
 CREATE INDEX IF NOT EXISTS items_guid ON items(guid);
 CREATE INDEX IF NOT EXISTS items_story ON items(story_id);  -- Ingestor._story_path per repost
@@ -66,10 +67,13 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the `items` and `runs` tables if missing; add columns that older states lack."""
     conn.executescript(_SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
-    if "guid_scope" not in columns:
+    # Nullable columns rewrite nothing. Old rows read NULL: a GUID without a scope counts
+    # within its own outlet only; an item without a digest gets one when next ingested.
+    for column, kind in (("guid_scope", "TEXT"), ("digest", "BLOB")):
+        if column in columns:
+            continue
         try:
-            # Old rows keep NULL: their GUIDs then count within their own outlet only.
-            conn.execute("ALTER TABLE items ADD COLUMN guid_scope TEXT")
+            conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):  # another process added it just now
                 raise
@@ -171,6 +175,20 @@ class ItemState:
             ),
         )
         return int(cur.lastrowid or 0) if cur.rowcount else 0
+
+    def digest_of(self, canonical_url: str) -> bytes | None:
+        """The content digest recorded for a canonical URL (None: unknown URL or no digest)."""
+        row = self.conn.execute(
+            "SELECT digest FROM items WHERE canonical_url = ?", (canonical_url,)
+        ).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def set_digest(self, canonical_url: str, digest: bytes) -> None:
+        """Record the content digest of the entry just ingested for this canonical URL."""
+        self.conn.execute(
+            "UPDATE items SET digest = ? WHERE canonical_url = ? AND digest IS NOT ?",
+            (digest, canonical_url, digest),
+        )
 
     def count(self) -> int:
         """How many items are recorded."""
