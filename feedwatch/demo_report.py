@@ -15,7 +15,7 @@ from rich import box
 from rich.table import Table
 
 from conf.schema import Config
-from dedup.t2s import to_simplified
+from dedup.text import to_simplified
 from feedwatch.crawl import OutletSummary
 
 

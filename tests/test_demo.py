@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dedup.t2s import to_simplified
+from dedup.text import to_simplified
 from spiders.html import html_to_text
 from store.imports import iter_item_paths, read_item_file
 
