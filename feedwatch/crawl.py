@@ -9,14 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
-from feedwatch import settings as default_settings
-from feedwatch.config import Config
+from conf.schema import Config
+from crawler import settings as default_settings
+from feedwatch import logsetup
 from feedwatch.crawlprocess import InterruptibleCrawlerProcess
+from feedwatch.crawlprogress import CrawlWatcher, StatsView
 from feedwatch.interrupts import Interrupted
-from feedwatch.workers import close_shared_pool
+from feedwatch.progress import ProgressReport
 from scheduler.locks import outlet_lock
+from spiders.workers import close_shared_pool
 from store.state import RunLog, open_state
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ class OutletSummary:
     revisions: int = 0
     upgraded: int = 0
     seen: int = 0
+    unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
     errors: int = 0
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
@@ -78,6 +83,8 @@ def build_settings(
     settings.setmodule(default_settings, priority="project")
     settings.set("FEEDWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    # The CLI's handler (timestamps, -q/-v, --log-file) already sits on the root logger.
+    settings.set("LOG_INSTALL_ROOT_HANDLER", not logsetup.installed(), priority="cmdline")
     if replay is not None:
         settings.set("FEEDWATCH_REPLAY", str(replay), priority="cmdline")
     if record is not None:
@@ -87,7 +94,31 @@ def build_settings(
     return settings
 
 
-def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+class CrawlSummaries(list[OutletSummary]):
+    """The outlets' summaries, and the errors logged during the crawl that no outlet owns."""
+
+    unattributed_errors: int = 0
+
+
+class ErrorCounter(logging.Handler):
+    """Counts ERROR records per outlet, by the spider Scrapy attaches to its records.
+
+    Scrapy's own `log_count/ERROR` stat counts every error of the process in every crawler's
+    stats: with five outlets in one process, one error showed on five lines and five times in
+    the total.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.by_outlet: dict[str | None, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        spider = getattr(record, "spider", None)
+        name = getattr(spider, "outlet_name", None) or getattr(spider, "name", None)
+        self.by_outlet[name] = self.by_outlet.get(name, 0) + 1
+
+
+def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSummary:
     def count(key: str) -> int:
         return int(stats.get(key, 0) or 0)
 
@@ -107,18 +138,38 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
-        errors=count("log_count/ERROR"),
+        unchanged=count("store/unchanged"),
+        errors=errors,
         interrupted=stats.get("finish_reason") == "shutdown",
         stats=stats,
     )
 
 
+def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
+    """Feeds done (parsed, unchanged or failed) and a short detail, for the progress display."""
+    s = _summarize(outlet, stats)  # type: ignore[arg-type]
+    detail = f"pages {s.articles}, stories {s.new} new, {s.merged} reposts"
+    if s.feed_errors:
+        detail += f", {s.feed_errors} feeds failed"
+    return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+
+
+def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+    """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
+    return _summarize(outlet, stats)
+
+
 def run_crawl(
-    config: Config, config_path: Path, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
+    config: Config,
+    config_path: Path,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+) -> CrawlSummaries:
     """Crawl the named outlets in one Scrapy process and record a run per outlet.
 
-    Raises `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
+    With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
+    `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
     conn = open_state(config.state_db)
     runs = RunLog(conn)
@@ -127,23 +178,36 @@ def run_crawl(
         # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
         for name in sorted(outlets):
             locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
-        summaries = _crawl_locked(conn, runs, outlets, settings)
+        feeds = {name: len(config.outlets[name].feeds) for name in outlets}
+        summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds)
     conn.close()
     return summaries
 
 
 def _crawl_locked(
-    conn: sqlite3.Connection, runs: RunLog, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
+    conn: sqlite3.Connection,
+    runs: RunLog,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+    feeds: dict[str, int] | None = None,
+) -> CrawlSummaries:
     process = InterruptibleCrawlerProcess(settings)
-    crawlers = []
+    crawlers: list[tuple[str, Crawler]] = []
     run_ids: dict[str, int] = {}
+    counter = ErrorCounter()
+    logging.getLogger().addHandler(counter)
+    watcher = None
+    if progress is not None:
+        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
     try:
         for name in outlets:
             run_ids[name] = runs.start(name)
             crawler = process.create_crawler(name)
             crawlers.append((name, crawler))
             process.crawl(crawler)
+        if watcher is not None:
+            watcher.start()
         process.start()
     except (KeyboardInterrupt, Interrupted):
         # A signal before Scrapy's handlers were in place: no run may stay "running".
@@ -152,10 +216,14 @@ def _crawl_locked(
         raise
     finally:
         process.restore_handlers()
+        if watcher is not None:
+            watcher.stop()
+        logging.getLogger().removeHandler(counter)
         close_shared_pool()
-    summaries = []
+    summaries = CrawlSummaries()
     for name, crawler in crawlers:
-        summary = _summarize(name, crawler.stats.get_stats() if crawler.stats else {})
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
         if process.interrupted_by is not None:
             summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
@@ -163,10 +231,11 @@ def _crawl_locked(
             status=summary.status,
             feeds=summary.feeds,
             new_items=summary.new,
-            seen_items=summary.seen,
+            seen_items=summary.seen + summary.unchanged,
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
+    summaries.unattributed_errors = sum(counter.by_outlet.values())
     stored = sum(s.new for s in summaries)
     process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
@@ -186,11 +255,16 @@ def format_summary(summaries: list[OutletSummary]) -> str:
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
             f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages};"
             f" stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen{extra}; errors {s.errors}"
+            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged{extra};"
+            f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
-    total_err = sum(s.errors + s.feed_errors for s in summaries)
-    total = f"total: {total_new} new items, {total_err} errors"
+    # Each total is the sum of the column above; errors that no outlet owns are said as such.
+    failed = sum(s.feed_errors for s in summaries)
+    other = getattr(summaries, "unattributed_errors", 0)
+    total_err = sum(s.errors for s in summaries) + other
+    where = f" ({other} outside any outlet)" if other else ""
+    total = f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}"
     total_partial = sum(s.partial for s in summaries)
     total_no_body = sum(s.no_body for s in summaries)
     if total_partial:

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from feedwatch.config import Config
+from conf.schema import Config
 from feedwatch.errors import UsageError
 
 

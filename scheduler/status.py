@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from feedwatch.config import Config
-from feedwatch.httpstate import FeedState, FeedStateStore
+from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
+from store.feeds import FeedState, FeedStateStore
 from store.partial import PartialStories
 
 # Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or

@@ -3,7 +3,7 @@
 A page that fails (404, timeout, a refused host) or from which nothing could be extracted
 leaves the story with its feed summary. It is stored all the same (nothing is lost), and
 recorded here: later crawls fetch its page again, up to `MAX_PAGE_TRIES` in all, and when the
-page works the file gets the page's body in place (`feedwatch.ingest`). The `partial_items`
+page works the file gets the page's body in place (`ingest.ingestor`). The `partial_items`
 table belongs to this module; the archive holds the text, this table only the bookkeeping.
 """
 

@@ -430,8 +430,8 @@ def test_fetch_says_what_it_did_to_a_partial_story(server: FaultServer, tmp_path
 def test_a_completed_partial_story_is_indexed_with_its_page_text(tmp_path: Path) -> None:
     """With dedup on, the page's text joins the near-duplicate index: a repost of the full
     article elsewhere is merged into the story, not stored as a new one."""
-    from feedwatch.config import load_config
-    from feedwatch.ingest import Ingestor, Story
+    from conf.schema import load_config
+    from ingest.ingestor import Ingestor, Story
     from store.imports import read_item_file
     from store.state import open_state
     from store.urls import canonical_url
