@@ -63,8 +63,12 @@ class NormalizePipeline:
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None
         item.digest = entry_digest(item.title, item.body_html, published)
-        if self.unchanged is not None and self.unchanged.is_unchanged(
-            item.canonical_url, item.digest
+        # A partial story's retried page that failed again keeps its content, yet its try
+        # must be counted: it goes on to the ingest step.
+        if (
+            self.unchanged is not None
+            and item.partial is None
+            and self.unchanged.is_unchanged(item.canonical_url, item.digest)
         ):
             self.stats.inc_value("store/unchanged")  # known and unchanged: nothing to do
             raise DropItem(f"unchanged: {item.url}")

@@ -198,15 +198,14 @@ def _crawl_locked(
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
     watcher = None
-    if progress is not None:
-        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
     try:
         for name in outlets:
             run_ids[name] = runs.start(name)
             crawler = process.create_crawler(name)
             crawlers.append((name, crawler))
             process.crawl(crawler)
-        if watcher is not None:
+        if progress is not None:
+            watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
             watcher.start()
         process.start()
     except (KeyboardInterrupt, Interrupted):
