@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from feedwatch import read_commands
 from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 from store.format import ItemFormatError
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(p)
 
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
+    read_commands.add_serve_options(p, flag=True)
     _add_config(p)
 
     p = sub.add_parser("status", help="per-outlet health; exits 1 when an outlet keeps failing")
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=None, help="config file (default: the bundled demo config)"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log Scrapy's progress")
+    read_commands.add_parsers(sub, _add_config)
     return parser
 
 
@@ -194,6 +197,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.daemon import run_daemon
 
+    if args.serve:
+        read_commands.start_background_server(_config(args), args.host, args.port)
     return run_daemon(_config(args), args.config)
 
 
@@ -271,6 +276,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dedup": cmd_dedup,
     "alerts": cmd_alerts,
     "demo": cmd_demo,
+    **read_commands.COMMANDS,
 }
 
 

@@ -20,7 +20,7 @@ from flask import Flask, Response, abort, g, render_template, request, url_for
 
 from feedwatch.config import Config
 from web.feeds import DEFAULT_ENTRIES, FeedMeta, atom_feed, build_entries, etag_of, json_feed
-from web.index import IndexKeeper, WebIndex, parse_cursor
+from web.index import IndexKeeper, SearchOrder, WebIndex, parse_cursor
 from web.queries import StateReader, StateUnavailable, iter_config_feeds
 from web.story import load_story
 
@@ -38,7 +38,10 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FEED_TYPES = {"atom": "application/atom+xml; charset=utf-8", "json": "application/feed+json; charset=utf-8"}
+_FEED_TYPES = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+}
 
 
 def fmt_time(ms: int | None) -> str:
@@ -100,9 +103,8 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
             outlets = ix.outlets()
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        next_args = {"outlet": outlet, "day": day, "rule": rule}
         next_url = (
-            url_for("stories", before=rows[-1].cursor, **{k: v for k, v in next_args.items() if v})
+            url_for("stories", before=rows[-1].cursor, outlet=outlet, day=day, rule=rule)
             if more
             else None
         )
@@ -137,21 +139,22 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
         path = Path(row.path).resolve()
         if not path.is_relative_to(Path(config.archive_dir).resolve()) or not path.is_file():
             abort(404, "the archive file is not in the archive folder")
-        response = Response(path.read_bytes(), mimetype="text/plain")
-        response.charset = "utf-8"
+        response = Response(path.read_bytes(), content_type="text/plain; charset=utf-8")
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
         return response
 
     @app.route("/search")
     def search() -> str:
         query = (request.args.get("q") or "").strip()[:200]
-        order = "relevance" if request.args.get("order") == "relevance" else "time"
+        order: SearchOrder = "relevance" if request.args.get("order") == "relevance" else "time"
         page = max(1, _int(request.args.get("page"), 1))
         results = []
         rules: dict[int, list[str]] = {}
         if query:
             with index() as ix:
-                results = ix.search(query, order=order, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+                results = ix.search(
+                    query, order=order, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+                )
                 rules = ix.rules_of([r.id for r in results])
         more = len(results) > PAGE_SIZE
         return render_template(
@@ -185,7 +188,9 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
     def feed_outlet(name: str, fmt: str) -> Response:
         if name not in config.outlets:
             abort(404, f"no outlet {name!r}")
-        return _feed(fmt, f"outlet:{name}", f"feedwatch: {config.outlets[name].title or name}", outlet=name)
+        return _feed(
+            fmt, f"outlet:{name}", f"feedwatch: {config.outlets[name].title or name}", outlet=name
+        )
 
     @app.route("/feeds/rule/<name>.<fmt>")
     def feed_rule(name: str, fmt: str) -> Response:
@@ -212,7 +217,8 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
         if meta.updated_ms:
             response.last_modified = datetime.fromtimestamp(meta.updated_ms / 1000, UTC)
         response.cache_control.no_cache = True  # readers revalidate: 304 when nothing changed
-        return response.make_conditional(request)
+        response.make_conditional(request)  # 304 with no body when a validator matches
+        return response
 
     return app
 

@@ -86,7 +86,9 @@ class FeedMeta:
         return max((e.story.updated_ms for e in self.entries), default=0)
 
 
-def build_entries(stories: list[StoryRow], state: StateReader, rules: dict[int, list[str]]) -> list[Entry]:
+def build_entries(
+    stories: list[StoryRow], state: StateReader, rules: dict[int, list[str]]
+) -> list[Entry]:
     """Entries for stories: their bodies (sanitized again) and every other URL that carried them."""
     entries = []
     for story in stories:
@@ -123,7 +125,9 @@ def atom_feed(meta: FeedMeta) -> bytes:
     """The feed as an Atom 1.0 document (RFC 4287)."""
     nsmap = {None: ATOM_NS}
 
-    def sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    def sub(
+        parent: etree._Element, tag: str, text: str | None = None, **attrs: str
+    ) -> etree._Element:
         el = etree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
         if text is not None:
             el.text = text

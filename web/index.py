@@ -105,7 +105,21 @@ class StoryRow:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> StoryRow:
-        return cls(*row[:10], row[10].split(), row[11].split(), row[12])
+        return cls(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10].split(),
+            row[11].split(),
+            row[12],
+        )
 
     @property
     def cursor(self) -> str:
@@ -143,7 +157,9 @@ class WebIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
@@ -226,7 +242,9 @@ class WebIndex:
                     row.story_id,
                 ),
             )
-            ts = self.conn.execute("SELECT ts FROM stories WHERE id = ?", (row.story_id,)).fetchone()[0]
+            ts = self.conn.execute(
+                "SELECT ts FROM stories WHERE id = ?", (row.story_id,)
+            ).fetchone()[0]
             self.conn.execute(
                 "INSERT OR IGNORE INTO story_outlets (outlet, ts, story_id) VALUES (?, ?, ?)",
                 (row.outlet, ts, row.story_id),
@@ -278,7 +296,9 @@ class WebIndex:
         try:
             text = html_to_text(read_item_file(row[0]).body)
         except (OSError, ItemFormatError) as exc:
-            logger.warning("web index: cannot read %s (%s); its old text stays indexed", row[0], exc)
+            logger.warning(
+                "web index: cannot read %s (%s); its old text stays indexed", row[0], exc
+            )
             return 0
         self.conn.execute(
             "UPDATE stories SET file_mtime_ns = ?, summary = ? WHERE id = ?",
@@ -382,7 +402,9 @@ class WebIndex:
 
     def outlets(self) -> list[str]:
         """Outlets with stories in the index."""
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT outlet FROM story_outlets ORDER BY 1")]
+        return [
+            r[0] for r in self.conn.execute("SELECT DISTINCT outlet FROM story_outlets ORDER BY 1")
+        ]
 
     def rules(self) -> list[str]:
         """Rules that matched at least one story."""
@@ -448,7 +470,9 @@ class IndexKeeper:
                 reader.close()
             self._last = time.monotonic()
             if report.items:
-                logger.info("web index: %d new item(s), %d new stories", report.items, report.stories)
+                logger.info(
+                    "web index: %d new item(s), %d new stories", report.items, report.stories
+                )
         return self.index
 
 

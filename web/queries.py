@@ -144,7 +144,9 @@ class AlertRow:
     deliveries: list[Delivery]
 
 
-_ITEM_COLUMNS = "id, COALESCE(story_id, id), outlet, url, canonical_url, title, ts, first_seen_ms, path"
+_ITEM_COLUMNS = (
+    "id, COALESCE(story_id, id), outlet, url, canonical_url, title, ts, first_seen_ms, path"
+)
 
 
 class StateReader:
@@ -239,7 +241,20 @@ class StateReader:
             (story_id,),
         ).fetchall()
         return [
-            MemberRow(*row[:8], bool(row[8]), row[9], _json_dict(row[10])) for row in rows
+            MemberRow(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                row[7],
+                bool(row[8]),
+                row[9],
+                _json_dict(row[10]),
+            )
+            for row in rows
         ]
 
     def rule_matches(self, story_id: int) -> list[RuleMatch]:
@@ -267,7 +282,9 @@ class StateReader:
 
     # -- outlets and alerts ---------------------------------------------------------------
 
-    def outlet_status(self, name: str, title: str, enabled: bool, feeds: list[FeedStatus]) -> OutletStatus:
+    def outlet_status(
+        self, name: str, title: str, enabled: bool, feeds: list[FeedStatus]
+    ) -> OutletStatus:
         """Runs, schedule, feed states, summary-only stories and health of one outlet."""
         status = OutletStatus(name, title, enabled, feeds=feeds)
         if self.has("runs"):
@@ -351,20 +368,26 @@ class StateReader:
         events = self.conn.execute(sql, params).fetchall()
         out = []
         for event_id, ev_kind, rule, title, body, created_ms in events:
-            deliveries = [
-                Delivery(*row)
-                for row in self.conn.execute(
-                    "SELECT channel, state, attempts, next_attempt_ms, last_error, sent_ms"
-                    " FROM alerts_outbox WHERE event_id = ? ORDER BY channel",
-                    (event_id,),
-                )
-            ] if self.has("alerts_outbox") else []
+            deliveries = (
+                [
+                    Delivery(*row)
+                    for row in self.conn.execute(
+                        "SELECT channel, state, attempts, next_attempt_ms, last_error, sent_ms"
+                        " FROM alerts_outbox WHERE event_id = ? ORDER BY channel",
+                        (event_id,),
+                    )
+                ]
+                if self.has("alerts_outbox")
+                else []
+            )
             out.append(AlertRow(event_id, ev_kind, rule, title, body, created_ms, deliveries))
         return out
 
     # -- the baseline a benchmark compares the index with ------------------------------------
 
-    def scan_stories(self, outlet: str | None = None, limit: int = 50) -> list[tuple[int, int, str]]:
+    def scan_stories(
+        self, outlet: str | None = None, limit: int = 50
+    ) -> list[tuple[int, int, str]]:
         """Newest stories straight from `items` (no web index): (story id, ts, title).
 
         A plain scan: the first row of each story, sorted by time. `bench/bench_web.py` times it

@@ -65,7 +65,9 @@ def load_story(story: StoryRow, state: StateReader, dedup: DedupConfig) -> Story
     else:
         error = "no archive file recorded for this story"
     merges = [Merge(m, explain(m, dedup)) for m in state.members(story.id)]
-    return StoryView(story, item, error, state.story_items(story.id), merges, state.rule_matches(story.id))
+    return StoryView(
+        story, item, error, state.story_items(story.id), merges, state.rule_matches(story.id)
+    )
 
 
 def explain(member: MemberRow, config: DedupConfig) -> str:
