@@ -22,6 +22,7 @@ from feedwatch.config import Config
 from web.feeds import DEFAULT_ENTRIES, FeedMeta, atom_feed, build_entries, etag_of, json_feed
 from web.index import IndexKeeper, SearchOrder, WebIndex, parse_cursor
 from web.queries import StateReader, StateUnavailable, iter_config_feeds
+from web.render import safe_url
 from web.story import load_story
 
 PAGE_SIZE = 50
@@ -59,6 +60,7 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
     lock = threading.Lock()  # one index connection, used by one request thread at a time
     app.jinja_env.filters["when"] = fmt_time
     app.jinja_env.filters["readable_url"] = unquote  # percent-encoded paths shown as text
+    app.jinja_env.filters["safe_url"] = safe_url  # only http(s) URLs become links
     app.jinja_env.globals["rule_names"] = [r.name for r in config.alerts.rules]
 
     @contextmanager

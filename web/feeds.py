@@ -23,7 +23,7 @@ from store.format import ItemFormatError
 from store.imports import read_item_file
 from web.index import StoryRow
 from web.queries import StateReader
-from web.render import safe_body_html
+from web.render import safe_body_html, safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +93,9 @@ def build_entries(
     entries = []
     for story in stories:
         reposts = [
-            Repost(item.outlet, item.url, item.first_seen_ms)
+            Repost(item.outlet, url, item.first_seen_ms)
             for item in state.story_items(story.id)
-            if item.url != story.url
+            if item.url != story.url and (url := safe_url(item.url))
         ]
         entries.append(Entry(story, _content(story), reposts, rules.get(story.id, [])))
     return entries
@@ -149,7 +149,8 @@ def atom_feed(meta: FeedMeta) -> bytes:
         sub(el, "published", rfc3339(story.ts))
         sub(el, "updated", rfc3339(story.updated_ms))
         sub(sub(el, "author"), "name", story.outlet)
-        sub(el, "link", rel="alternate", type="text/html", href=story.url)
+        if link := safe_url(story.url):
+            sub(el, "link", rel="alternate", type="text/html", href=link)
         for repost in entry.reposts:
             sub(el, "link", rel="related", type="text/html", href=repost.url, title=repost.outlet)
         for outlet in story.outlets:
@@ -169,7 +170,6 @@ def json_feed(meta: FeedMeta) -> bytes:
         story = entry.story
         item: dict[str, object] = {
             "id": entry.id,
-            "url": story.url,
             "title": story.title,
             "content_html": entry.content_html + _reposts_html(entry.reposts),
             "date_published": rfc3339(story.ts),
@@ -185,6 +185,8 @@ def json_feed(meta: FeedMeta) -> bytes:
                 ],
             },
         }
+        if link := safe_url(story.url):
+            item["url"] = link
         if story.summary:
             item["summary"] = story.summary
         items.append(item)

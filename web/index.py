@@ -210,11 +210,7 @@ class WebIndex:
                 last = rows[-1].id
                 report.items += len(rows)
             self._set_meta("items", last)
-            last_dedup = int(self._meta("dedup", "0"))
-            touched: set[int] = set()
-            for dedup_id, story_id in state.dedup_rows_after(last_dedup):
-                touched.add(story_id)
-                last_dedup = dedup_id
+            last_dedup, touched = state.dedup_rows_after(int(self._meta("dedup", "0")))
             self._set_meta("dedup", last_dedup)
             for story_id in touched:
                 report.reindexed += self._reindex_if_changed(story_id)

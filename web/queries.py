@@ -192,18 +192,21 @@ class StateReader:
         ).fetchall()
         return [ItemRow(*row) for row in rows]
 
-    def dedup_rows_after(self, after_id: int) -> list[tuple[int, int]]:
-        """(dedup_items id, story id) of the rows after `after_id`: stories a repost or revision touched."""
+    def dedup_rows_after(self, after_id: int) -> tuple[int, set[int]]:
+        """The last dedup_items id, and the stories that later items after `after_id` joined.
+
+        A repost or revision may have given its story a richer body (the file is rewritten).
+        """
         if not self.has("dedup_items"):
-            return []
-        return [
-            (row[0], row[1])
-            for row in self.conn.execute(
-                "SELECT id, story_id FROM dedup_items WHERE id > ? AND story_id IS NOT NULL"
-                " ORDER BY id",
-                (after_id,),
-            )
-        ]
+            return after_id, set()
+        last, touched = after_id, set()
+        for row_id, story_id, kind in self.conn.execute(
+            "SELECT id, story_id, kind FROM dedup_items WHERE id > ? ORDER BY id", (after_id,)
+        ):
+            last = row_id
+            if kind != "new" and story_id is not None:
+                touched.add(story_id)
+        return last, touched
 
     def matches_after(self, after_id: int) -> list[tuple[int, str, int]]:
         """(alerts_matches id, rule, story id) after `after_id`."""

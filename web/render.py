@@ -69,3 +69,21 @@ def safe_body_html(body: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+def safe_url(url: str) -> str | None:
+    """The URL when it is http(s) (for links to originals and reposts), else None.
+
+    Item URLs come from feeds and imported files: a `javascript:` or `data:` URL stored there
+    must never become a link in a page or a feed.
+    """
+    from urllib.parse import urlsplit
+
+    candidate = url.strip()
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return candidate
