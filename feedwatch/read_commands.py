@@ -195,8 +195,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_background_server(config: Config, host: str, port: int) -> threading.Thread:
-    """Serve the web app from a daemon thread (for `feedwatch run --serve`)."""
+def start_background_server(config: Config, host: str, port: int) -> tuple[threading.Thread, Any]:
+    """Serve the web app from a daemon thread (for `feedwatch run --serve`); returns the server too."""
     from waitress import create_server
 
     from web.app import create_app
@@ -205,7 +205,7 @@ def start_background_server(config: Config, host: str, port: int) -> threading.T
     thread = threading.Thread(target=server.run, name="feedwatch-web", daemon=True)
     thread.start()
     logger.warning("serving the web app on http://%s:%s/", host, port)
-    return thread
+    return thread, server
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
