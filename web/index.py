@@ -7,7 +7,8 @@ searching is impossible. This file holds what reading needs, derived and rebuild
   stories(id = story id, outlet, ts, day, title, url, path, reposts, outlets, hosts, ...)
   story_outlets(outlet, ts, story_id)   every outlet that carried a story (original or repost)
   story_rules(rule, ts, story_id)       the watch rules a story matched
-  docs                                  FTS5 (unicode61) over folded, CJK-spaced title and text
+  docs                                  FTS5 (unicode61) over folded, CJK-spaced title and text;
+                                        its rowid is the story's `doc` key, time-ordered
   meta(name, value)                     watermarks of the state tables already read
 
 `refresh()` reads only what is new since the last call (items, dedup rows and rule matches
@@ -36,7 +37,10 @@ from web.searchtext import index_text, match_expression
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Search ranks by relevance among this many newest matches: bm25 over every match of a common
+# character (国 is in nearly every story) would cost a full pass at 100,000 stories.
+RELEVANCE_WINDOW = 1000
 SUMMARY_CHARS = 160
 
 _SCHEMA = """
@@ -57,7 +61,8 @@ CREATE TABLE IF NOT EXISTS stories (
     outlets TEXT NOT NULL,
     hosts TEXT NOT NULL,
     file_mtime_ns INTEGER,
-    summary TEXT NOT NULL DEFAULT ''
+    summary TEXT NOT NULL DEFAULT '',
+    doc INTEGER NOT NULL UNIQUE  -- rowid in docs: ts * 1024 + id % 1024, so rowid order is time order
 );
 CREATE INDEX IF NOT EXISTS stories_time ON stories (ts, id);
 CREATE INDEX IF NOT EXISTS stories_day ON stories (day, ts, id);
@@ -247,10 +252,14 @@ class WebIndex:
             )
             return 0
         title, text, mtime = _read_story(row)
+        doc = row.ts * 1024 + row.story_id % 1024
+        while self.conn.execute("SELECT 1 FROM stories WHERE doc = ?", (doc,)).fetchone():
+            doc += 1  # the same millisecond and id remainder: take the next free key
         self.conn.execute(
-            f"INSERT INTO stories (item_id, day, file_mtime_ns, {_STORY_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO stories (doc, item_id, day, file_mtime_ns, {_STORY_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                doc,
                 row.id,
                 _day(row.ts),
                 mtime,
@@ -275,14 +284,14 @@ class WebIndex:
         )
         self.conn.execute(
             "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)",
-            (row.story_id, index_text(title), index_text(text)),
+            (doc, index_text(title), index_text(text)),
         )
         return 1
 
     def _reindex_if_changed(self, story_id: int) -> int:
         """Index a story's text again when its archive file changed (a richer body arrived)."""
         row = self.conn.execute(
-            "SELECT path, file_mtime_ns, title FROM stories WHERE id = ?", (story_id,)
+            "SELECT path, file_mtime_ns, title, doc FROM stories WHERE id = ?", (story_id,)
         ).fetchone()
         if row is None or not row[0]:
             return 0
@@ -300,10 +309,10 @@ class WebIndex:
             "UPDATE stories SET file_mtime_ns = ?, summary = ? WHERE id = ?",
             (mtime, _summary(text), story_id),
         )
-        self.conn.execute("DELETE FROM docs WHERE rowid = ?", (story_id,))
+        self.conn.execute("DELETE FROM docs WHERE rowid = ?", (row[3],))
         self.conn.execute(
             "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)",
-            (story_id, index_text(row[2]), index_text(text)),
+            (row[3], index_text(row[2]), index_text(text)),
         )
         return 1
 
@@ -413,16 +422,30 @@ class WebIndex:
     def search(
         self, query: str, *, order: SearchOrder = "time", limit: int = 50, offset: int = 0
     ) -> list[StoryRow]:
-        """Stories whose title or text hold every term of `query` (either script)."""
+        """Stories whose title or text hold every term of `query` (either script).
+
+        Newest first walks the full-text index backwards in rowid (= time) order and stops after
+        one page, however many stories match; by relevance, bm25 ranks the RELEVANCE_WINDOW
+        newest matches.
+        """
         expression = match_expression(query)
         if expression is None:
             return []
-        ranking = "docs.rank" if order == "relevance" else "s.ts DESC, s.id DESC"
-        sql = (
-            f"SELECT {_cols('s')} FROM docs JOIN stories s ON s.id = docs.rowid"
-            f" WHERE docs MATCH ? ORDER BY {ranking} LIMIT ? OFFSET ?"
-        )
-        return [StoryRow.from_row(r) for r in self.conn.execute(sql, (expression, limit, offset))]
+        if order == "relevance":
+            sql = (
+                f"SELECT {_cols('s')} FROM (SELECT rowid, rank FROM docs WHERE docs MATCH ?"
+                " ORDER BY rowid DESC LIMIT ?) d JOIN stories s ON s.doc = d.rowid"
+                " ORDER BY d.rank, s.doc DESC LIMIT ? OFFSET ?"
+            )
+            params: tuple[Any, ...] = (expression, RELEVANCE_WINDOW, limit, offset)
+        else:
+            sql = (
+                f"SELECT {_cols('s')} FROM (SELECT rowid FROM docs WHERE docs MATCH ?"
+                " ORDER BY rowid DESC LIMIT ? OFFSET ?) d JOIN stories s ON s.doc = d.rowid"
+                " ORDER BY s.doc DESC"
+            )
+            params = (expression, limit, offset)
+        return [StoryRow.from_row(r) for r in self.conn.execute(sql, params)]
 
     def scan_search(self, query: str, limit: int = 50) -> list[int]:
         """The same search as a plain scan (LIKE over every stored text): the benchmark's baseline."""
@@ -436,7 +459,7 @@ class WebIndex:
         for term in terms:
             params += [f"%{term}%", f"%{term}%"]
         sql = (
-            f"SELECT s.id FROM docs d JOIN stories s ON s.id = d.rowid WHERE {where}"
+            f"SELECT s.id FROM docs d JOIN stories s ON s.doc = d.rowid WHERE {where}"
             " ORDER BY s.ts DESC, s.id DESC LIMIT ?"
         )
         return [r[0] for r in self.conn.execute(sql, [*params, limit])]
