@@ -167,3 +167,24 @@ def test_parse_since() -> None:
     assert parse_since("2025-02-15") == 1739577600000
     assert parse_since("2d", now_ms=200_000_000) == 200_000_000 - 2 * 86_400_000
     assert parse_since(None) is None
+
+
+def test_background_server_serves_the_app_over_http(site: Site) -> None:
+    """What `feedwatch run --serve` starts: a real HTTP server on localhost, in a thread."""
+    import socket
+    import urllib.request
+
+    from feedwatch.read_commands import start_background_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    thread, server = start_background_server(site.config, "127.0.0.1", port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            html = response.read().decode("utf-8")
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "自由之家" in html and thread.is_alive()
+    finally:
+        server.close()
+        thread.join(timeout=5)
