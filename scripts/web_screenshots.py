@@ -5,6 +5,8 @@
 Runs `feedwatch demo` into a scratch folder, imports the real cross-outlet repost pair of
 tests/fixtures/alerts (RFI and VOA on the same Freedom House report) so that one story shows
 a merge, serves the app on a free local port and photographs it with Debian's chromium.
+Chinese text needs a CJK font in the system (e.g. `apt-get install fonts-wqy-zenhei`), or
+titles show as boxes.
 """
 
 from __future__ import annotations

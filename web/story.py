@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from dedup.config import DedupConfig
 from dedup.text import html_to_text
@@ -80,7 +81,7 @@ def explain(member: MemberRow, config: DedupConfig) -> str:
         "revision": "a revision (same URL, edited text) of",
         "duplicate": "the same text as",
     }.get(member.kind, f"{member.kind} of")
-    parts = [f"{what} {member.matched_key or 'the story'}"]
+    parts = [f"{what} {unquote(member.matched_key) if member.matched_key else 'the story'}"]
     if "containment" in s:
         parts.append(
             f"shingle containment {s['containment']:.2f} (merges at ≥ {config.containment:.2f})"
