@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,12 +188,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from web.app import create_app
 
     app = create_app(args.loaded_config)
+    _build_index(app.extensions["feedwatch.index"])
     print(
         f"feedwatch: serving http://{args.host}:{args.port}/ (read-only; Ctrl-C stops)",
         file=sys.stderr,
     )
     serve(app, host=args.host, port=args.port, threads=4, ident="feedwatch")
     return 0
+
+
+def _build_index(keeper: Any) -> None:
+    """Bring the web index up to date before serving, so no first request waits for it."""
+    from web.queries import StateUnavailable
+
+    started = time.monotonic()
+    try:
+        report = keeper.index.refresh_from(keeper.state_db)
+    except StateUnavailable as exc:
+        print(f"feedwatch: {exc}; serving anyway", file=sys.stderr)
+        return
+    if report.items:
+        print(
+            f"feedwatch: indexed {report.stories} new stories ({report.items} items)"
+            f" in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
 
 
 def start_background_server(config: Config, host: str, port: int) -> tuple[threading.Thread, Any]:

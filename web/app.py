@@ -57,6 +57,7 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
     app = Flask(__name__)
     app.config["FEEDWATCH"] = config
     keeper = IndexKeeper(Path(config.state_db), interval=refresh_interval)
+    app.extensions["feedwatch.index"] = keeper
     lock = threading.Lock()  # one index connection, used by one request thread at a time
     app.jinja_env.filters["when"] = fmt_time
     app.jinja_env.filters["readable_url"] = unquote  # percent-encoded paths shown as text

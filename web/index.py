@@ -326,6 +326,14 @@ class WebIndex:
         )
         return cur.rowcount
 
+    def refresh_from(self, state_db: Path) -> RefreshReport:
+        """refresh() from the state database at `state_db` (opened read-only for the call)."""
+        reader = StateReader.open(state_db)
+        try:
+            return self.refresh(reader)
+        finally:
+            reader.close()
+
     # -- queries ---------------------------------------------------------------------------
 
     def stories(
@@ -482,11 +490,7 @@ class IndexKeeper:
         """The index, refreshed first when the last refresh is older than `interval`."""
         now = time.monotonic()
         if now - self._last >= self.interval:
-            reader = self.state()
-            try:
-                report = self.index.refresh(reader)
-            finally:
-                reader.close()
+            report = self.index.refresh_from(self.state_db)
             self._last = time.monotonic()
             if report.items:
                 logger.info(
