@@ -127,9 +127,10 @@ def parse_since(value: str | None, now_ms: int | None = None) -> int | None:
 
 def _index(config: Config) -> WebIndex:
     from web.index import IndexKeeper
-    from web.queries import StateUnavailable
+    from web.queries import StateReader, StateUnavailable
 
     try:
+        StateReader.open(Path(config.state_db)).close()  # no index file beside a missing state
         return IndexKeeper(Path(config.state_db), interval=0).fresh()
     except StateUnavailable as exc:
         raise _usage(str(exc)) from None
