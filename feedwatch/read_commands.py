@@ -184,17 +184,24 @@ def _print_rows(
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress import serve
+    from waitress import create_server
 
     from web.app import create_app
 
     app = create_app(args.loaded_config)
     _build_index(app.extensions["feedwatch.index"])
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=4, ident="feedwatch")
+    except OSError as exc:
+        raise _usage(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
     print(
         f"feedwatch: serving http://{args.host}:{args.port}/ (read-only; Ctrl-C stops)",
         file=sys.stderr,
     )
-    serve(app, host=args.host, port=args.port, threads=4, ident="feedwatch")
+    try:
+        server.run()
+    finally:
+        server.close()
     return 0
 
 
@@ -222,7 +229,12 @@ def start_background_server(config: Config, host: str, port: int) -> tuple[threa
 
     from web.app import create_app
 
-    server = create_server(create_app(config), host=host, port=port, threads=4, ident="feedwatch")
+    try:
+        server = create_server(
+            create_app(config), host=host, port=port, threads=4, ident="feedwatch"
+        )
+    except OSError as exc:
+        raise _usage(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     thread = threading.Thread(target=server.run, name="feedwatch-web", daemon=True)
     thread.start()
     logger.warning("serving the web app on http://%s:%s/", host, port)
