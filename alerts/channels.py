@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.text import Text
 
-from alerts.config import ENV_REFERENCE, ChannelConfig
+from conf.alerts import ENV_REFERENCE, ChannelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,12 @@ class AlertMessage:
     title: str
     body: str
     data: Mapping[str, Any] = field(default_factory=dict)
-    alert_id: int = 0  # the alerts_events id: lets a consumer drop a re-delivered duplicate
+    # Stable id (alerts.ids): a re-sent alert carries the same one, so a receiver can drop it.
+    alert_id: str = ""
+
+    def body_with_id(self) -> str:
+        """The body with a last line naming the alert id (for channels that carry only text)."""
+        return f"{self.body}\n\nalert id: {self.alert_id}" if self.alert_id else self.body
 
 
 class Notifier(Protocol):
@@ -66,7 +72,7 @@ class ConsoleNotifier:
             self.console.print(
                 Text(f"[{message.kind}] ", style=style[message.kind]) + message.title
             )
-            self.console.print(Text(message.body))
+            self.console.print(Text(message.body_with_id()))
         except OSError as exc:
             raise DeliveryError(f"console: {exc}") from exc
 
@@ -112,7 +118,13 @@ def _load_apprise() -> Any:
 
 
 def expand_env(url: str, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
-    """Replace ${VAR} references from the environment; returns the URL and the secret values."""
+    """Replace ${VAR} references from the environment; returns the URL and the secret values.
+
+    Each value is percent-encoded whole (`@ : / ? # % &` and the rest): a reference always
+    stands for one part of the URL (a password, a token, a path segment), and a password such
+    as `p@ss/w#rd` pasted raw would change where the URL's parts begin and end. Apprise decodes
+    every part (user, password, host, path, query values) before using it.
+    """
     env = os.environ if environ is None else environ
     secrets: list[str] = []
 
@@ -120,10 +132,38 @@ def expand_env(url: str, environ: Mapping[str, str] | None = None) -> tuple[str,
         name = match.group(1)
         if name not in env:
             raise DeliveryError(f"environment variable {name} is not set")
-        secrets.append(env[name])
-        return env[name]
+        value = env[name]
+        quoted = quote(value, safe="")
+        secrets.extend(dict.fromkeys((value, quoted)))  # either may show up in a message
+        return quoted
 
     return ENV_REFERENCE.sub(substitute, url), secrets
+
+
+# Apprise's generic webhooks: the alert id also goes in as a JSON/form/XML field and a header.
+_WEBHOOK_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
+ALERT_ID_HEADER = "X-Feedwatch-Alert-Id"
+
+
+def with_alert_id(url: str, alert_id: str) -> str:
+    """A webhook URL that also sends `alert_id` as a payload field and a header.
+
+    Apprise's `:name=value` query arguments add payload fields and `+Name=value` add headers;
+    the user's own `:alert_id` or header, when given, is left as it is.
+    """
+    scheme = url.split("://", 1)[0].lower()
+    if not alert_id or scheme not in _WEBHOOK_SCHEMES:
+        return url
+    base, hash_mark, fragment = url.partition("#")
+    extra = []
+    if ":alert_id=" not in base:
+        extra.append(f":alert_id={quote(alert_id, safe='')}")
+    if f"+{ALERT_ID_HEADER}=".lower() not in base.lower():
+        extra.append(f"+{ALERT_ID_HEADER}={quote(alert_id, safe='')}")
+    if not extra:
+        return url
+    joined = base + ("&" if "?" in base else "?") + "&".join(extra)
+    return joined + hash_mark + fragment
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -145,6 +185,7 @@ class AppriseNotifier:
         """Send once within the channel's timeout; DeliveryError with Apprise's reason otherwise."""
         apprise = _load_apprise()
         url, secrets = expand_env(self.url)
+        url = with_alert_id(url, message.alert_id)
         # In-memory storage: Apprise must not write state files next to the user's archive.
         asset = apprise.AppriseAsset(storage_mode=apprise.PersistentStoreMode.MEMORY)
         client = apprise.Apprise(asset=asset)
@@ -156,7 +197,10 @@ class AppriseNotifier:
             apprise.NotifyType.WARNING if message.kind == "health" else apprise.NotifyType.INFO
         )
         result = client.notify(
-            body=message.body, title=message.title, notify_type=notify_type, timeout=self.timeout
+            body=message.body_with_id(),
+            title=message.title,
+            notify_type=notify_type,
+            timeout=self.timeout,
         )
         if not result:
             reasons = [entry.message for entry in result.logs()] or [f"status {result.status}"]

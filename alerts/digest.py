@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.config import DigestConfig
+from conf.alerts import DigestConfig
 
 
 def next_due_ms(digest: DigestConfig, now_ms: int) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from alerts.config import HealthConfig
+from conf.alerts import HealthConfig
 
 Condition = Literal["quiet", "failing", "collapse"]
 MAX_GAPS = 30  # recent gaps between runs that brought new items
@@ -138,6 +138,6 @@ def judge_quiet(
 
 def body_text_length(body_html: str) -> int:
     """The length in characters of a body's visible text: what OutletRun.body_lengths holds."""
-    from dedup.text import html_to_text  # imported here: the rest of this module is pure
+    from store.document import Body  # imported here: the rest of this module is pure
 
-    return len("".join(html_to_text(body_html).split()))
+    return Body(body_html).text_length

@@ -13,8 +13,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from alerts.config import WatchRule
-from dedup.text import html_to_text, normalize_text
+from conf.alerts import WatchRule
+from dedup.text import normalize_text
+from store.document import html_to_text
 
 # Written-out links in visible text ("获取更多RSS：https://feedx.best/...", "www.dw.com").
 _URL_IN_TEXT = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'，。、；）)]+")
@@ -54,12 +55,12 @@ def normalize_for_match(text: str) -> str:
     return normalize_text(text).casefold()
 
 
-def prepare_story(title: str, body_html: str) -> StoryText:
-    """Normalize a story's title (plain text) and body (HTML) for matching."""
+def prepare_story(title: str, body_html: str, *, body_text: str | None = None) -> StoryText:
+    """Normalize a story's title (plain text) and body (HTML, or its text when known) for matching."""
     # Titles can carry entities or stray tags from feeds; html_to_text keeps only the text.
     return StoryText(
         title=normalize_for_match(html_to_text(title)),
-        body=normalize_for_match(html_to_text(body_html)),
+        body=normalize_for_match(html_to_text(body_html) if body_text is None else body_text),
     )
 
 

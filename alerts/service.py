@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.channels import AlertMessage, DeliveryError, MessageKind, Notifier, build_notifier
-from alerts.config import AlertsConfig, WatchRule
 from alerts.digest import next_due_ms
 from alerts.health import Finding, OutletHealth, OutletRun, judge_quiet, record_run
+from alerts.ids import alert_id_for
 from alerts.match import RuleMatcher, prepare_story
+from conf.alerts import AlertsConfig, WatchRule
 from store.state import write_transaction
+from store.urls import canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class StoryRef:
     outlet: str
     ts_ms: int
     path: str = ""
+    body_text: str | None = None  # the body's visible text when already extracted (Body.text)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class AlertService:
         """Match a new story against every rule; queue alerts. Returns the rules that matched."""
         if not self._matchers:
             return []
-        text = prepare_story(story.title, story.body_html)
+        text = prepare_story(story.title, story.body_html, body_text=story.body_text)
         results = [(m.rule, m.match(text, story.outlet)) for m in self._matchers]
         matched = [(rule, result.reasons) for rule, result in results if result.matched]
         now = self._now_ms()
@@ -176,6 +179,8 @@ class AlertService:
             return False  # this story already alerted for this rule
         if rule.digest is None:
             data = {
+                # Same rule and story (by canonical URL): same id, even from a rebuilt state.
+                "alert_id": alert_id_for("match", rule.name, canonical_url(story.url)),
                 "rule": rule.name,
                 "story_id": story.story_id,
                 "outlet": story.outlet,
@@ -295,6 +300,7 @@ class AlertService:
             lines.append(f"{len(reposts)} reposts of earlier matches")
             lines += [f"- {title}: also on {outlet} {url}" for _, title, outlet, url in reposts]
         data = {
+            "alert_id": alert_id_for("digest", rule.name, str(due)),
             "rule": rule.name,
             "period_due": due,
             "stories": [
@@ -353,14 +359,14 @@ class AlertService:
         started = self.clock()
         now = self._now_ms()
         due = self.conn.execute(
-            "SELECT o.id, o.channel, o.attempts, e.id, e.kind, e.title, e.body, e.data"
+            "SELECT o.id, o.channel, o.attempts, e.id, e.key, e.kind, e.title, e.body, e.data"
             " FROM alerts_outbox o JOIN alerts_events e ON e.id = o.event_id"
             " WHERE o.state = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.id",
             (now,),
         ).fetchall()
         sent = failed = 0
         broken: set[str] = set()  # channels that failed in this call: the rest waits
-        for outbox_id, channel, attempts, event_id, kind, title, body, data in due:
+        for outbox_id, channel, attempts, event_id, key, kind, title, body, data in due:
             if channel in broken:
                 continue
             if self.clock() - started > self.config.delivery.budget:
@@ -369,7 +375,10 @@ class AlertService:
             if not self._claim(outbox_id, now):
                 continue  # another process or thread is sending it
             notifier = self._notifier(channel)
-            message = AlertMessage(kind, title, body, json.loads(data), event_id)
+            fields = json.loads(data)
+            # Events queued before alert ids existed get one from their (unique) key.
+            alert_id = str(fields.pop("alert_id", "") or alert_id_for(key))
+            message = AlertMessage(kind, title, body, fields, alert_id)
             try:
                 if notifier is None:
                     raise DeliveryError(f"channel {channel!r} is no longer configured")

@@ -18,7 +18,7 @@ from typing import Any
 import scrapy
 from scrapy.crawler import CrawlerProcess
 
-# The network-relevant settings of feedwatch/settings.py and config.yaml, nothing else.
+# The network-relevant settings of crawler/settings.py and config.yaml, nothing else.
 SETTINGS: dict[str, Any] = {
     "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     "ROBOTSTXT_OBEY": False,

@@ -91,7 +91,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from feedwatch.config import load_config
+from conf.schema import load_config
 from feedwatch.importer import import_paths
 config = load_config(Path({config!r}))
 done = 0

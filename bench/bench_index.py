@@ -27,8 +27,8 @@ import simhash  # noqa: E402
 
 from bench.bench_fingerprint import load_texts  # noqa: E402
 from bench.dedup_eval import machine  # noqa: E402
+from conf.dedup import DedupConfig  # noqa: E402
 from dedup.compare import features_of_text  # noqa: E402
-from dedup.config import DedupConfig  # noqa: E402
 from dedup.index import NearIndex, _to_signed, create_tables  # noqa: E402
 from dedup.text import normalize_text  # noqa: E402
 

@@ -34,8 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from conf.schema import load_config  # noqa: E402
 from dedup.text import html_to_text  # noqa: E402
-from feedwatch.config import load_config  # noqa: E402
 from store.format import StoredItem, render_item  # noqa: E402
 from store.imports import read_item_file  # noqa: E402
 from store.state import open_state  # noqa: E402

@@ -13,9 +13,13 @@ and gfw-breaker mirror pages (`FEEDWATCH_CORPUS`, default /work/shared/corpus; ~
 else the test fixtures; when more are asked
 for than exist, copies get a numbered title and an extra paragraph.
 
-`serve` answers from memory with ETag / Last-Modified and 304 on a matching conditional GET,
-counts requests and bytes (status line + headers + body) per kind (feed, article), and has two
-control paths: GET /__stats (JSON counts) and GET /__reset.
+`serve` answers from memory with ETag / Last-Modified and 304 on a matching conditional GET
+(with `--restamp`, like many real feed servers, it ignores validators and gives each feed
+response a new `<lastBuildDate>`, so every poll gets a 200 with a new body; after GET
+/__restamp/trailer it also appends a cache stamp `<!-- served ... -->` after the entries, as
+WordPress cache plugins do, and GET /__restamp/channel goes back), counts requests and bytes
+(status line + headers + body) per kind (feed, article), and has two more control paths:
+GET /__stats (JSON counts) and GET /__reset.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import gzip
 import hashlib
 import html
+import itertools
 import json
 import os
 import re
@@ -182,7 +187,14 @@ class _Counts:
             self.status[str(status)] = self.status.get(str(status), 0) + 1
 
 
-def serve(out: Path, port_file: Path) -> None:
+def restamped(body: bytes, stamp: int, trailer: bool = False) -> bytes:
+    """The feed with a `<lastBuildDate>` of `stamp` seconds past the site's Last-Modified."""
+    date = formatdate(1_700_000_000 + stamp, usegmt=True).encode()
+    body = body.replace(b"<channel>", b"<channel><lastBuildDate>" + date + b"</lastBuildDate>", 1)
+    return body + b"<!-- served from cache at " + date + b" -->\n" if trailer else body
+
+
+def serve(out: Path, port_file: Path, restamp: bool = False) -> None:
     """Serve the built site on 127.0.0.1 (port 0) until killed; the port goes to `port_file`."""
     routes = json.loads((out / "site.json").read_text())
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
@@ -193,6 +205,8 @@ def serve(out: Path, port_file: Path) -> None:
     }
     etags = {path: '"' + hashlib.sha1(b).hexdigest()[:16] + '"' for path, (b, _) in bodies.items()}
     counts = _Counts()
+    stamps = itertools.count(1)
+    trailer = [False]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -219,6 +233,9 @@ def serve(out: Path, port_file: Path) -> None:
             if path == "/__stats":
                 data = json.dumps(counts.__dict__ | {"lock": None}).encode()
                 return self._send(200, data, "application/json", {})
+            if path.startswith("/__restamp/"):
+                trailer[0] = path == "/__restamp/trailer"
+                return self._send(200, b"ok", "text/plain", {})
             if path == "/__reset":
                 counts.reset()
                 return self._send(200, b"ok", "text/plain", {})
@@ -229,6 +246,17 @@ def serve(out: Path, port_file: Path) -> None:
                 return
             body, ctype = bodies[path]
             validators = {"ETag": etags[path], "Last-Modified": LAST_MODIFIED}
+            if restamp and kind == "feed":
+                # Validators ignored, the feed restamped: a new body (and ETag) every time.
+                stamp = next(stamps)
+                body = restamped(body, stamp, trailer[0])
+                validators = {
+                    "ETag": '"' + hashlib.sha1(body).hexdigest()[:16] + '"',
+                    "Last-Modified": formatdate(1_700_000_000 + stamp, usegmt=True),
+                }
+                self._send(200, body, ctype, validators)
+                counts.add(kind, 200, self.header_bytes + len(body))
+                return
             if self.headers.get("If-None-Match") == etags[path]:
                 self._send(304, b"", ctype, validators)
                 counts.add(kind, 304, self.header_bytes)
@@ -253,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve")
     s.add_argument("out", type=Path)
     s.add_argument("--port-file", type=Path, required=True)
+    s.add_argument("--restamp", action="store_true", help="ignore validators, restamp feeds")
     args = ap.parse_args(argv)
     if args.cmd == "build":
         print(json.dumps(build(args.out, args.items, args.per_feed)))
     else:
-        serve(args.out, args.port_file)
+        serve(args.out, args.port_file, args.restamp)
     return 0
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dedup_corpus import Pair, load_dataset  # noqa: E402
+from conf.dedup import DedupConfig  # noqa: E402
 from dedup.compare import Features, compare, features_of_text  # noqa: E402
-from dedup.config import DedupConfig  # noqa: E402
 from dedup.simhash import word_chars  # noqa: E402
 from dedup.text import html_to_text, normalize_text  # noqa: E402
 

@@ -2,8 +2,8 @@
 
     python bench/feedwatch_driver.py crawl --config CONFIG.yaml
 
-The benchmark measures with `feedwatch.httpstate.ConditionalGetMiddleware` on: it is listed in
-feedwatch/settings.py DOWNLOADER_MIDDLEWARES, and this adds it at its documented order in case
+The benchmark measures with `crawler.httpstate.ConditionalGetMiddleware` on: it is listed in
+crawler/settings.py DOWNLOADER_MIDDLEWARES, and this adds it at its documented order in case
 a checkout predates that (adding it twice is a no-op).
 The environment variable FEEDWATCH_BENCH_SETTINGS (a JSON object) overrides more settings.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from feedwatch import settings  # noqa: E402
-from feedwatch.httpstate import MIDDLEWARE_ORDER, MIDDLEWARE_PATH  # noqa: E402
+from crawler import settings  # noqa: E402
+from crawler.httpstate import MIDDLEWARE_ORDER, MIDDLEWARE_PATH  # noqa: E402
 
 settings.DOWNLOADER_MIDDLEWARES = {
     **settings.DOWNLOADER_MIDDLEWARES,

@@ -37,6 +37,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
         ["bench_archive.py"],
         ["--sizes", "1000,3000,10000"],
     ),
+    ("6. Steady-state polling", ["bench_poll.py"], ["--polls", "1"]),
 ]
 
 

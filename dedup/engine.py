@@ -22,16 +22,17 @@ from typing import Literal
 
 import numpy as np
 
+from conf.dedup import DedupConfig
 from dedup.clusters import create_tables
 from dedup.compare import (
     Features,
     compare,
-    features_of_html,
+    features_of_body,
     features_of_text,
     verification_features,
 )
-from dedup.config import DedupConfig
 from dedup.index import Candidates, NearIndex
+from store.document import Body
 from store.state import write_transaction as transaction
 
 __all__ = ["Decision", "DedupEngine", "Document"]
@@ -54,6 +55,11 @@ class Document:
     outlet: str
     seen_ms: int
     full_text: bool
+    body: Body | None = field(default=None, repr=False, compare=False)  # body_html parsed
+
+    def content(self) -> Body:
+        """The body's one document (given by the caller, else made here)."""
+        return self.body if self.body is not None else Body(self.body_html)
 
 
 @dataclass
@@ -127,7 +133,7 @@ class DedupEngine:
         """Decide what `doc` is; does not change any state."""
         # Another process (the daemon, a manual fetch) may have indexed items since we loaded.
         self.index.catch_up(self.conn)
-        feats = features_of_html(doc.body_html, doc.title, self.config)
+        feats = features_of_body(doc.content(), doc.title, self.config)
         by_url = self._classify_by_url(doc, feats)
         if by_url is not None:
             return by_url
@@ -258,13 +264,13 @@ class DedupEngine:
         if row is None:
             return False
         best_len, best_full = row
-        if doc.full_text and not best_full and feats.length > best_len:
+        if doc.full_text and not best_full and feats.richness > best_len:
             return True
-        return feats.length >= self.config.richer_ratio * max(best_len, 1)
+        return feats.richness >= self.config.richer_ratio * max(best_len, 1)
 
     def commit(self, doc: Document, decision: Decision) -> int:
         """Record `doc` with its decision; returns its story id."""
-        feats = decision.features or features_of_html(doc.body_html, doc.title, self.config)
+        feats = decision.features or features_of_body(doc.content(), doc.title, self.config)
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
@@ -292,7 +298,7 @@ class DedupEngine:
                 self.conn.execute(
                     "INSERT INTO dedup_stories (id, item_id, key, best_len, best_full_text, created_ms)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, item_id, doc.key, feats.length, int(doc.full_text), doc.seen_ms),
+                    (item_id, item_id, doc.key, feats.richness, int(doc.full_text), doc.seen_ms),
                 )
                 story_id = item_id
                 self.conn.execute(
@@ -302,7 +308,7 @@ class DedupEngine:
                 self.conn.execute(
                     "UPDATE dedup_stories SET best_len = MAX(best_len, ?),"
                     " best_full_text = MAX(best_full_text, ?) WHERE id = ?",
-                    (feats.length, int(doc.full_text), story_id),
+                    (feats.richness, int(doc.full_text), story_id),
                 )
             if decision.kind != "duplicate":
                 NearIndex.save(self.conn, item_id, feats.fingerprint, feats.anchors)

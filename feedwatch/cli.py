@@ -5,29 +5,91 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from feedwatch import read_commands
-from feedwatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+import shtab
+
+from conf.schema import DEFAULT_CONFIG, Config, ConfigError, load_config
+from feedwatch import __version__, read_commands
+from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
+from feedwatch.progress import ProgressReport
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
+CONFIG_ENV = "FEEDWATCH_CONFIG"
 
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(DEFAULT_CONFIG),
-        help="config file (default: %(default)s)",
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options every command takes, before or after its name (`feedwatch -q crawl` and
+    `feedwatch crawl -q` are the same). Subcommands use SUPPRESS as default so that an option
+    given before the command name is not overwritten by the subcommand's default."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    _files(
+        parser.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            default=default(None),
+            help=f"config file (default: $FEEDWATCH_CONFIG, else ./{DEFAULT_CONFIG})",
+        )
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log Scrapy's progress")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="errors only, no progress display (for cron)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="say what feedwatch does (INFO); -vv: everything, Scrapy's own chatter too",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=default(None),
+        help="log level (overrides -q/-v)",
+    )
+    _files(
+        parser.add_argument(
+            "--log-file",
+            type=Path,
+            metavar="FILE",
+            default=default(None),
+            help="also append log lines to this file",
+        )
+    )
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    """Give a subcommand the global options (--config, -q, -v, --log-level, --log-file)."""
+    _global_options(parser, top=False)
+
+
+def _files(action: argparse.Action) -> argparse.Action:
+    """Mark an argument as a file path for shell completion."""
+    action.complete = shtab.FILE  # type: ignore[attr-defined]
+    return action
+
+
+def _dirs(action: argparse.Action) -> argparse.Action:
+    """Mark an argument as a folder for shell completion."""
+    action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+    return action
 
 
 def _add_replay(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="feedwatch",
         description="Monitor news feeds: crawl, merge reposts, archive every story, alert on matches.",
     )
+    parser.add_argument("--version", action="version", version=f"feedwatch {__version__}")
+    _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("crawl", help="crawl outlets once (all enabled outlets if none are named)")
-    p.add_argument("outlets", nargs="*", metavar="OUTLET")
+    p.add_argument(
+        "outlets",
+        nargs="*",
+        metavar="OUTLET",
+        help="outlet names from the config (default: all enabled)",
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -60,12 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_replay(p)
 
-    p = sub.add_parser("fetch", help="fetch one article page or feed URL")
-    p.add_argument("url")
+    p = sub.add_parser(
+        "fetch", help="fetch one article page or feed URL; on any other page, list its feeds"
+    )
+    p.add_argument("url", help="an article page, a feed, or any web page (its feeds are listed)")
     p.add_argument("--outlet", help="parse as this outlet (default: guessed from the URL's host)")
     p.add_argument(
         "--dry-run", action="store_true", help="print the rendered item(s), store nothing"
     )
+    _add_config(p)
+    _add_replay(p)
+
+    p = sub.add_parser(
+        "add", help="add a site's feed to the config as a 'generic' outlet (checked first)"
+    )
+    p.add_argument("url", help="the feed, or a web page that links to its feed")
+    p.add_argument("--name", help="outlet name (default: from the host, e.g. example_org)")
     _add_config(p)
     _add_replay(p)
 
@@ -80,18 +159,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser(
+        "check", help="verify archive and state against each other; exits 1 on problems"
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="fix what can be fixed (never deletes an item file)"
+    )
+    _add_config(p)
+
+    p = sub.add_parser(
         "import", help="import item files or folders (seed format, Jekyll, mirror pages)"
     )
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _files(
+        p.add_argument(
+            "paths", nargs="+", type=Path, metavar="PATH", help="item files or folders of them"
+        )
+    )
     p.add_argument(
         "--no-alerts", action="store_true", help="do not run watch rules on imported stories"
     )
     _add_config(p)
 
-    p = sub.add_parser("dedup", help="near-duplicate tools")
+    p = sub.add_parser("dedup", help="near-duplicate tools (work without a config file too)")
     dsub = p.add_subparsers(dest="dedup_command", required=True, metavar="ACTION")
     q = dsub.add_parser("cluster", help="group item files into stories; prints JSON")
-    q.add_argument("paths", nargs="+", metavar="PATH")  # kept as typed: printed back as given
+    _files(
+        q.add_argument(  # kept as typed: printed back as given
+            "paths", nargs="+", metavar="PATH", help="item files or folders of them"
+        )
+    )
     q.add_argument(
         "--json", action="store_true", help="print one JSON array of clusters (the default)"
     )
@@ -100,35 +195,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(q)
     q = dsub.add_parser("explain", help="explain the dedup decision for two item files")
-    q.add_argument("a", type=Path)
-    q.add_argument("b", type=Path)
+    _files(q.add_argument("a", type=Path, metavar="A", help="the first item file"))
+    _files(q.add_argument("b", type=Path, metavar="B", help="the second item file"))
     _add_config(q)
 
     p = sub.add_parser("alerts", help="watch rules and alert delivery")
     asub = p.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     q = asub.add_parser("test", help="show which stored items a rule matches, and why")
-    q.add_argument("rule")
-    q.add_argument("paths", nargs="*", type=Path, metavar="FILE")
+    q.add_argument("rule", help="the name of a watch rule in the config")
+    _files(
+        q.add_argument(
+            "paths",
+            nargs="*",
+            type=Path,
+            metavar="FILE",
+            help="item files or folders to test (default: the archive)",
+        )
+    )
     _add_config(q)
     q = asub.add_parser("list", help="recent alerts and their delivery state")
-    q.add_argument("--limit", type=int, default=20)
+    q.add_argument("--limit", type=int, default=20, help="how many alerts to show")
     _add_config(q)
 
     p = sub.add_parser("demo", help="crawl the bundled offline snapshot into a fresh archive")
-    p.add_argument(
-        "--out", type=Path, default=Path("demo-out"), help="folder for the demo's archive and state"
+    _dirs(
+        p.add_argument(
+            "--out",
+            type=Path,
+            default=Path("demo-out"),
+            help="folder for the demo's archive and state",
+        )
     )
-    p.add_argument(
-        "--config", type=Path, default=None, help="config file (default: the bundled demo config)"
+    _add_config(p)  # --config here defaults to the bundled demo config
+
+    p = sub.add_parser("init", help="write a commented config.yaml to start from")
+    _dirs(
+        p.add_argument(
+            "dir",
+            nargs="?",
+            type=Path,
+            default=Path("."),
+            metavar="DIR",
+            help="folder for config.yaml (default: the current folder)",
+        )
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log Scrapy's progress")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config.yaml")
+    _add_config(p)
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=shtab.SUPPORTED_SHELLS, help="the shell to complete for")
+    _add_config(p)
     read_commands.add_parsers(sub, _add_config)
     return parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse command-line arguments."""
-    return build_parser().parse_args(argv)
+    """Parse command-line arguments and resolve the config path.
+
+    `args.config` is --config, else $FEEDWATCH_CONFIG, else ./config.yaml (the demo's stays
+    None: it then uses its bundled config); `args.config_given` says whether the user chose it.
+    """
+    args = build_parser().parse_args(argv)
+    args.config_given = args.config is not None or bool(os.environ.get(CONFIG_ENV))
+    if args.config is None and args.command != "demo":
+        args.config = Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    args.level = level_from_flags(args.quiet, args.verbose, args.log_level)
+    if args.command == "demo" and not (args.quiet or args.verbose or args.log_level):
+        # The demo's own output says what happened; its log shows errors only unless asked.
+        args.level = logging.ERROR
+    return args
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -138,7 +273,13 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _log_level(args: argparse.Namespace) -> str:
-    return "INFO" if getattr(args, "verbose", False) else "WARNING"
+    """The level name for Scrapy's LOG_LEVEL setting (its per-level log counters)."""
+    return str(logging.getLevelName(args.level))
+
+
+def _progress(args: argparse.Namespace) -> ProgressReport:
+    # A crawl the daemon started shares the daemon's terminal: its log lines are enough there.
+    return ProgressReport.for_cli(args.quiet or os.environ.get("FEEDWATCH_SCHEDULED") == "1")
 
 
 def _check_replay(args: argparse.Namespace) -> None:
@@ -147,12 +288,19 @@ def _check_replay(args: argparse.Namespace) -> None:
         return
     if not replay.is_file():
         raise UsageError(f"--replay {replay}: no such file")
-    from feedwatch.replay import ReplayError, open_replay
+    from crawler.replay import ReplayError, open_replay
 
     try:
         open_replay(replay)  # fails here in one line, not as a Twisted traceback mid-crawl
     except ReplayError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _rebuild_lost_state(config: Config) -> None:
+    # Before crawling: a lost state next to a full archive would re-alert every story.
+    from feedwatch.recovery import rebuild_lost_state
+
+    rebuild_lost_state(config)
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -168,6 +316,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
     if not names:
         raise UsageError("no enabled outlets in the config")
+    _rebuild_lost_state(config)
     settings = build_settings(
         args.config,
         replay=args.replay,
@@ -175,7 +324,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         log_level=_log_level(args),
         overrides={"HTTPSTATE_FORCE": True} if args.force else None,
     )
-    summaries = run_crawl(config, args.config, names, settings)
+    with _progress(args) as progress:
+        summaries = run_crawl(config, args.config, names, settings, progress)
     print(format_summary(summaries))
     return 0 if all(s.ok for s in summaries) else 1
 
@@ -191,15 +341,34 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         )
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not args.dry_run:
+        _rebuild_lost_state(config)
     return run_fetch(config, args)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from scheduler.daemon import run_daemon
+def cmd_add(args: argparse.Namespace) -> int:
+    from feedwatch.addoutlet import AddError, run_add
 
+    _check_replay(args)
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(f"{args.url!r} is not an http(s) URL")
+    try:
+        return run_add(_config(args), args)
+    except AddError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scheduler.daemon import DaemonOptions, run_daemon
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    options = DaemonOptions(announce=None if args.quiet else announce)
+    _rebuild_lost_state(_config(args))
     if args.serve:
         read_commands.start_background_server(_config(args), args.host, args.port)
-    return run_daemon(_config(args), args.config)
+    return run_daemon(_config(args), args.config, options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -213,6 +382,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from feedwatch.check import run_check
+
+    text, code = run_check(_config(args), repair_problems=args.repair)
+    print(text)
+    return code
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from feedwatch.importer import import_paths
 
@@ -220,13 +397,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
-    report = import_paths(config, args.paths, alerts=not args.no_alerts)
+    with _progress(args) as progress:
+        report = import_paths(config, args.paths, alerts=not args.no_alerts, progress=progress)
     print(report.summary())
     return 0 if not report.failed else 1
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from dedup.cli import cluster_files, explain_files
+    from feedwatch.dedup_commands import cluster_files, explain_files
 
     config = _config(args)
     if args.dedup_command == "cluster":
@@ -244,7 +422,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from alerts.cli import list_alerts, test_rule
+    from feedwatch.alerts_commands import list_alerts, test_rule
     from store.state import open_state
 
     config = _config(args)
@@ -261,36 +439,62 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from feedwatch.demo import run_demo
 
-    # The snapshot leaves most DW article pages out on purpose (a 404 keeps the feed summary):
-    # those expected warnings would drown the demo's output, so it logs errors only unless -v.
-    return run_demo(args.out, args.config, "INFO" if args.verbose else "ERROR")
+    # The demo prints its own progress lines and report; the log shows errors only unless -v.
+    return run_demo(args.out, args.config, _log_level(args))
 
 
-SCRAPY_COMMANDS = {"crawl", "fetch", "demo"}
+def cmd_init(args: argparse.Namespace) -> int:
+    from feedwatch.initconfig import write_config
+
+    target = write_config(args.dir, force=args.force)
+    print(f"wrote {target}: edit its outlets, then run: feedwatch crawl --config {target}")
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "crawl": cmd_crawl,
     "fetch": cmd_fetch,
+    "add": cmd_add,
     "run": cmd_run,
     "status": cmd_status,
+    "check": cmd_check,
     "import": cmd_import,
     "dedup": cmd_dedup,
     "alerts": cmd_alerts,
     "demo": cmd_demo,
+    "init": cmd_init,
+    "completion": cmd_completion,
     **read_commands.COMMANDS,
 }
+# Commands that read no config file (the demo writes its own).
+NO_CONFIG = {"demo", "init", "completion"}
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    """The config; the dedup tools fall back to the defaults when no config file was chosen
+    and ./config.yaml does not exist (they only need the dedup thresholds)."""
+    if args.command == "dedup" and not args.config_given and not args.config.exists():
+        return Config()
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        if not args.config_given and not args.config.exists():
+            raise ConfigError(f"{exc}; create one with: feedwatch init") from None
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `feedwatch` console script."""
     args = parse_args(argv)
-    if args.command not in SCRAPY_COMMANDS:  # Scrapy installs its own handler (LOG_LEVEL)
-        logging.basicConfig(
-            level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
+    configure_logging(args.level, args.log_file)
     try:
-        if args.command != "demo":
-            args.loaded_config = load_config(args.config)
+        if args.command not in NO_CONFIG:
+            args.loaded_config = _load_config(args)
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError, ItemFormatError) as exc:
         print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
@@ -298,3 +502,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"feedwatch {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`feedwatch … | head`): not an error worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+    finally:
+        restore_logging()

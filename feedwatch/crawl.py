@@ -12,10 +12,13 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from feedwatch import settings as default_settings
-from feedwatch.config import Config
-from feedwatch.workers import close_shared_pool
+from conf.schema import Config
+from crawler import settings as default_settings
+from feedwatch import logsetup
+from feedwatch.crawlprogress import CrawlWatcher, StatsView
+from feedwatch.progress import ProgressReport
 from scheduler.locks import outlet_lock
+from spiders.workers import close_shared_pool
 from store.state import RunLog, open_state
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class OutletSummary:
     revisions: int = 0
     upgraded: int = 0
     seen: int = 0
+    unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
     errors: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -56,6 +60,8 @@ def build_settings(
     settings.setmodule(default_settings, priority="project")
     settings.set("FEEDWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    # The CLI's handler (timestamps, -q/-v, --log-file) already sits on the root logger.
+    settings.set("LOG_INSTALL_ROOT_HANDLER", not logsetup.installed(), priority="cmdline")
     if replay is not None:
         settings.set("FEEDWATCH_REPLAY", str(replay), priority="cmdline")
     if record is not None:
@@ -65,7 +71,31 @@ def build_settings(
     return settings
 
 
-def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+class CrawlSummaries(list[OutletSummary]):
+    """The outlets' summaries, and the errors logged during the crawl that no outlet owns."""
+
+    unattributed_errors: int = 0
+
+
+class ErrorCounter(logging.Handler):
+    """Counts ERROR records per outlet, by the spider Scrapy attaches to its records.
+
+    Scrapy's own `log_count/ERROR` stat counts every error of the process in every crawler's
+    stats: with five outlets in one process, one error showed on five lines and five times in
+    the total.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.by_outlet: dict[str | None, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        spider = getattr(record, "spider", None)
+        name = getattr(spider, "outlet_name", None) or getattr(spider, "name", None)
+        self.by_outlet[name] = self.by_outlet.get(name, 0) + 1
+
+
+def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSummary:
     def count(key: str) -> int:
         return int(stats.get(key, 0) or 0)
 
@@ -82,15 +112,35 @@ def _summarize(outlet: str, stats: dict[str, Any]) -> OutletSummary:
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
-        errors=count("log_count/ERROR"),
+        unchanged=count("store/unchanged"),
+        errors=errors,
         stats=stats,
     )
 
 
+def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
+    """Feeds done (parsed, unchanged or failed) and a short detail, for the progress display."""
+    s = _summarize(outlet, stats)  # type: ignore[arg-type]
+    detail = f"pages {s.articles}, stories {s.new} new, {s.merged} reposts"
+    if s.feed_errors:
+        detail += f", {s.feed_errors} feeds failed"
+    return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
+    """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
+    return _summarize(outlet, stats)
+
+
 def run_crawl(
-    config: Config, config_path: Path, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
-    """Crawl the named outlets in one Scrapy process and record a run per outlet."""
+    config: Config,
+    config_path: Path,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+) -> CrawlSummaries:
+    """Crawl the named outlets in one Scrapy process and record a run per outlet.
+
+    With `progress`, each outlet's feeds, pages and stories are shown while it runs.
+    """
     conn = open_state(config.state_db)
     runs = RunLog(conn)
     with ExitStack() as locks:
@@ -98,14 +148,20 @@ def run_crawl(
         # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
         for name in sorted(outlets):
             locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
-        summaries = _crawl_locked(conn, runs, outlets, settings)
+        feeds = {name: len(config.outlets[name].feeds) for name in outlets}
+        summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds)
     conn.close()
     return summaries
 
 
 def _crawl_locked(
-    conn: sqlite3.Connection, runs: RunLog, outlets: list[str], settings: Settings
-) -> list[OutletSummary]:
+    conn: sqlite3.Connection,
+    runs: RunLog,
+    outlets: list[str],
+    settings: Settings,
+    progress: ProgressReport | None = None,
+    feeds: dict[str, int] | None = None,
+) -> CrawlSummaries:
     process = CrawlerProcess(settings)
     crawlers = []
     run_ids = {}
@@ -114,22 +170,33 @@ def _crawl_locked(
         crawler = process.create_crawler(name)
         crawlers.append((name, crawler))
         process.crawl(crawler)
+    counter = ErrorCounter()
+    logging.getLogger().addHandler(counter)
+    watcher = None
+    if progress is not None:
+        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
+        watcher.start()
     try:
         process.start()
     finally:
+        if watcher is not None:
+            watcher.stop()
+        logging.getLogger().removeHandler(counter)
         close_shared_pool()
-    summaries = []
+    summaries = CrawlSummaries()
     for name, crawler in crawlers:
-        summary = _summarize(name, crawler.stats.get_stats() if crawler.stats else {})
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
         runs.finish(
             run_ids[name],
             status="ok" if summary.ok else "failed",
             feeds=summary.feeds,
             new_items=summary.new,
-            seen_items=summary.seen,
+            seen_items=summary.seen + summary.unchanged,
             errors=summary.errors + summary.feed_errors,
         )
         summaries.append(summary)
+    summaries.unattributed_errors = sum(counter.by_outlet.values())
     return summaries
 
 
@@ -141,9 +208,14 @@ def format_summary(summaries: list[OutletSummary]) -> str:
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
             f" {s.feed_errors} failed; pages {s.articles};"
             f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen; errors {s.errors}"
+            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged;"
+            f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
-    total_err = sum(s.errors + s.feed_errors for s in summaries)
-    lines.append(f"total: {total_new} new items, {total_err} errors")
+    # Each total is the sum of the column above; errors that no outlet owns are said as such.
+    failed = sum(s.feed_errors for s in summaries)
+    other = getattr(summaries, "unattributed_errors", 0)
+    total_err = sum(s.errors for s in summaries) + other
+    where = f" ({other} outside any outlet)" if other else ""
+    lines.append(f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}")
     return "\n".join(lines)

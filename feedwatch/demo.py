@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from feedwatch.config import Config, load_config
-from feedwatch.crawl import build_settings, format_summary, run_crawl
-from store.imports import iter_item_paths, read_item_file
+from conf.schema import Config, load_config
+from feedwatch.crawl import build_settings, run_crawl
+from feedwatch.demo_report import Merge, alerts_by_outlet, merges, outlet_table
+from store.imports import iter_item_paths
+from store.state import open_state
 
-SHOWN = 10
+SHOWN = 6  # reposts, edits and alerts listed by name
 MARKER = ".feedwatch-demo"  # only folders carrying it are ever emptied by the demo
 
 
@@ -47,33 +47,60 @@ def prepare_out_dir(out: Path, config_file: Path | None) -> Path:
 
 def run_demo(out: Path, config_file: Path | None, log_level: str) -> int:
     """Crawl every enabled outlet from the bundled snapshot into `out`, then show what was stored."""
-    console = Console()
+    console = Console(highlight=False)
     config_path = prepare_out_dir(out, config_file)
     config = load_config(config_path)
     snapshot = _data_file("snapshot.warc.gz")
     names = [name for name, outlet in config.outlets.items() if outlet.enabled]
-    console.print(f"Replaying {snapshot.name} for {', '.join(names)} into {out}/ (no network)")
-    settings = build_settings(config_path, replay=snapshot, log_level=log_level)
-    summaries = run_crawl(config, config_path, names, settings)
-    stored = sorted(
-        ((read_item_file(path), path) for path in iter_item_paths([config.archive_dir])),
-        key=lambda pair: pair[0].ts,
-        reverse=True,
-    )
-    table = Table(title=f"{len(stored)} stories stored in {config.archive_dir} (newest {SHOWN})")
-    table.add_column("file", overflow="fold")
-    table.add_column("published (UTC)")
-    table.add_column("title", overflow="fold")
-    for item, path in stored[:SHOWN]:
-        when = datetime.fromtimestamp(item.ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(path.relative_to(config.archive_dir)), when, item.title)
-    console.print(table)
-    _print_alerts(console, config)
-    console.print(format_summary(summaries), soft_wrap=True, highlight=False)
     console.print(
-        f"Config used: {config_path} (try: feedwatch status --config {config_path})", soft_wrap=True
+        f"Replaying {snapshot.name} for {', '.join(names)} into {out}/ (no network)",
+        soft_wrap=True,
     )
-    return 0
+    settings = build_settings(
+        config_path,
+        replay=snapshot,
+        log_level=log_level,
+        overrides={"EXTENSIONS": {"feedwatch.demo_progress.ProgressLines": 500}},
+    )
+    summaries = run_crawl(config, config_path, names, settings)
+    stored = sum(1 for _ in iter_item_paths([config.archive_dir]))
+    console.print()
+    console.print(outlet_table(config, summaries, alerts_by_outlet(config), stored))
+    conn = open_state(config.state_db)
+    try:
+        _print_merges(console, merges(conn))
+    finally:
+        conn.close()
+    _print_alerts(console, config)
+    console.print(
+        f"\nThe stories are files in {config.archive_dir}/ (one per story). Browse them, with"
+        " what was merged into each, in the web view:",
+        soft_wrap=True,
+    )
+    console.print(f"  feedwatch serve --config {config_path}", soft_wrap=True)
+    console.print(f"or check the outlets: feedwatch status --config {config_path}", soft_wrap=True)
+    return 0 if all(s.ok for s in summaries) else 1
+
+
+def _print_merges(console: Console, found: list[Merge]) -> None:
+    """The reposts and edits the crawl recorded, a few of each kind."""
+    for kind, heading in (("repost", "Reposts merged"), ("revision", "Edits recorded")):
+        rows = [m for m in found if m.kind == kind]
+        if not rows:
+            continue
+        console.print(f"\n{heading} ({len(rows)}):")
+        for m in rows[:SHOWN]:
+            if kind == "revision":
+                line = f"  {escape(f'[{m.outlet}]')} {escape(m.story_title)}  [dim]({m.how})[/dim]"
+            else:
+                line = (
+                    f"  {escape(f'[{m.outlet}]')} {escape(m.title)}  [dim]→ story[/dim]"
+                    f" {escape(f'[{m.story_outlet}]')} {escape(m.story_title)}"
+                    f"  [dim]({m.how})[/dim]"
+                )
+            console.print(line, soft_wrap=True)
+        if len(rows) > SHOWN:
+            console.print(f"  … and {len(rows) - SHOWN} more")
 
 
 def _print_alerts(console: Console, config: Config) -> None:
@@ -82,8 +109,14 @@ def _print_alerts(console: Console, config: Config) -> None:
         if channel.kind != "jsonl" or channel.path is None or not channel.path.exists():
             continue
         lines = channel.path.read_text(encoding="utf-8").splitlines()
-        console.print(f"{len(lines)} alerts delivered to channel {name!r} ({channel.path}):")
-        for line in lines:
+        console.print(
+            f"\n{len(lines)} alerts delivered to channel {name!r} ({channel.path}):", soft_wrap=True
+        )
+        for line in lines[:SHOWN]:
             alert = json.loads(line)
             label = escape(f"[{alert.get('rule') or alert.get('kind')}]")
-            console.print(f"  {label} {escape(str(alert.get('title', '')))}")
+            title = " ".join(str(alert.get("title", "")).split())
+            outlet = escape(f"[{alert.get('outlet', '')}]")
+            console.print(f"  {label} {outlet} {escape(title)}", soft_wrap=True)
+        if len(lines) > SHOWN:
+            console.print(f"  … and {len(lines) - SHOWN} more")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +13,13 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 
-from feedwatch import settings as default_settings
-from feedwatch.config import Config, FeedConfig, OutletConfig
+from conf.schema import Config, FeedConfig, OutletConfig
+from crawler import settings as default_settings
+from crawler.spiderloader import scrapy_settings_for
 from feedwatch.crawl import build_settings
-from feedwatch.items import FeedEntry
+from feedwatch.discover import Discovery, discovery_requests, report
 from feedwatch.outlets import outlet_for_url
-from feedwatch.spiderloader import scrapy_settings_for
+from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
 from store.format import render_item
 
@@ -72,12 +73,19 @@ def page_entry(response: TextResponse, outlet: str) -> FeedEntry:
     )
 
 
-def fetch_spider_class(outlet_name: str, outlet: OutletConfig, url: str) -> type[scrapy.Spider]:
-    """The outlet's spider, started from one URL that may be a feed or an article page."""
+def fetch_spider_class(
+    outlet_name: str, outlet: OutletConfig, url: str, discover: bool = False
+) -> type[scrapy.Spider]:
+    """The outlet's spider, started from one URL that may be a feed or an article page.
+
+    With `discover` (a URL of no known outlet), a web page is not stored as an article: its
+    feeds are looked for instead (`spider.discovery`).
+    """
     base = spider_class_for(outlet_name, outlet)
 
     class FetchSpider(base):  # type: ignore[valid-type, misc]
         name = f"fetch-{outlet_name}"
+        discovery: Discovery | None = None
 
         def start_requests(self) -> Iterator[scrapy.Request]:
             yield scrapy.Request(
@@ -87,15 +95,23 @@ def fetch_spider_class(outlet_name: str, outlet: OutletConfig, url: str) -> type
                 meta={"feed": FeedConfig(url=url, full_text="auto")},
             )
 
-        def parse_fetched(self, response: Response) -> Iterator[Any]:
+        async def parse_fetched(self, response: Response) -> AsyncIterator[Any]:
+            # The crawl's own callbacks, not a copy: a fetch parses as the crawl does.
             if looks_like_feed(response):
-                yield from self.parse_feed(response)
+                async for output in self.parse_feed(response):
+                    yield output
                 return
             if not isinstance(response, TextResponse):
                 logger.error("%s is neither a feed nor an HTML page", response.url)
                 return
+            if discover:
+                self.discovery = Discovery(response.url)
+                for request in discovery_requests(response, self.discovery):
+                    yield request
+                return
             response.meta["entry"] = page_entry(response, outlet_name)
-            yield from self.parse_article(response)
+            async for output in self.parse_article(response):
+                yield output
 
     return FetchSpider
 
@@ -108,7 +124,7 @@ class PrintItemPipeline:
         return cls()
 
     def process_item(self, item: FeedEntry) -> FeedEntry:
-        sys.stdout.write(render_item(item.notes["stored"]).decode("utf-8"))  # type: ignore[arg-type]
+        sys.stdout.write(render_item(item.stored).decode("utf-8"))  # type: ignore[arg-type]
         sys.stdout.flush()
         return item
 
@@ -118,6 +134,7 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
 
     outlet_name = args.outlet or outlet_for_url(config, args.url)
+    discover = outlet_name is None
     if outlet_name is None:
         outlet_name = "fetched"
         outlet = OutletConfig(spider="generic", feeds=[FeedConfig(url=args.url)], domains=[])
@@ -128,31 +145,38 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     overrides["HTTPSTATE_ENABLED"] = False
     if args.dry_run:
         overrides["ITEM_PIPELINES"] = {
-            "feedwatch.pipelines.NormalizePipeline": 100,
+            "crawler.pipelines.NormalizePipeline": 100,
             "feedwatch.fetch.PrintItemPipeline": 300,
         }
         # Print even a stored story: skip the "already stored" check (it only reads state).
         overrides["DOWNLOADER_MIDDLEWARES"] = {
             **default_settings.DOWNLOADER_MIDDLEWARES,
-            "feedwatch.middlewares.SeenArticleMiddleware": None,
+            "crawler.middlewares.SeenArticleMiddleware": None,
         }
-    level = "INFO" if args.verbose else "WARNING"
+        overrides["FEEDWATCH_UNCHANGED_CHECK"] = False  # nor the unchanged-entry check
+    level = str(logging.getLevelName(args.level))
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
     )
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url))
+    crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url, discover))
     process.crawl(crawler)
     process.start()
+    discovery = getattr(crawler.spider, "discovery", None)
+    if discovery is not None:
+        text, code = report(discovery)
+        print(text if code == 0 else f"feedwatch fetch: {text}", file=sys.stderr if code else None)
+        return code
     stats = crawler.stats.get_stats() if crawler.stats else {}
     scraped = int(stats.get("item_scraped_count", 0))
+    known = int(stats.get("store/seen", 0)) + int(stats.get("store/unchanged", 0))
     if not args.dry_run:
         print(
             f"{outlet_name}: {int(stats.get('store/written', 0))} stored, "
-            f"{int(stats.get('store/seen', 0))} already known, "
+            f"{known} already known, "
             f"{int(stats.get('dedup/merged', 0))} merged into stories"
         )
-    if scraped == 0 and not stats.get("store/seen") and not stats.get("dedup/merged"):
+    if scraped == 0 and not known and not stats.get("dedup/merged"):
         print(f"feedwatch fetch: nothing usable at {args.url}", file=sys.stderr)
         return 1
     return 0

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feedwatch.config import Config
-from feedwatch.ingest import Ingestor, Story
+from conf.schema import Config
 from feedwatch.outlets import outlet_for_url
+from feedwatch.progress import ProgressReport
+from ingest.ingestor import Ingestor, Story
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import now_ms, open_state
@@ -32,7 +33,13 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def import_paths(config: Config, paths: list[Path], *, alerts: bool = True) -> ImportReport:
+def import_paths(
+    config: Config,
+    paths: list[Path],
+    *,
+    alerts: bool = True,
+    progress: ProgressReport | None = None,
+) -> ImportReport:
     """Ingest every item file under `paths`; bad files are reported, never fatal.
 
     Importing an archive folder into a fresh state database rebuilds the seen items and the
@@ -41,8 +48,13 @@ def import_paths(config: Config, paths: list[Path], *, alerts: bool = True) -> I
     report = ImportReport()
     conn = open_state(config.state_db)
     ingestor = Ingestor(config, conn, alerts=alerts)
+    files = list(iter_item_paths(paths))  # listed first: the progress display needs a total
+    if progress is not None:
+        progress.add("import", "import", total=len(files), unit="files")
     try:
-        for path in iter_item_paths(paths):
+        for done, path in enumerate(files, 1):
+            if progress is not None:
+                progress.update("import", done - 1, detail=_counts(report))
             try:
                 item = read_item_file(path)
             except ItemFormatError as exc:
@@ -60,6 +72,12 @@ def import_paths(config: Config, paths: list[Path], *, alerts: bool = True) -> I
             )
             report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1
         ingestor.deliver_alerts()
+        if progress is not None:
+            progress.update("import", len(files), detail=_counts(report), done=True)
     finally:
         conn.close()
     return report
+
+
+def _counts(report: ImportReport) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from feedwatch.config import Config
+from conf.schema import Config
 
 
 def host_in_domains(url: str, domains: list[str]) -> bool:

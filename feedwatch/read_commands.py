@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from feedwatch.config import Config, parse_duration
+from conf.schema import Config, parse_duration
 
 if TYPE_CHECKING:
     from web.index import StoryRow, WebIndex

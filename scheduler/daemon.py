@@ -33,10 +33,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedwatch.config import Config, ScheduleConfig
+from conf.schema import Config, ScheduleConfig
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
+from store.consistency import quick_check
 from store.state import open_state
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class DaemonOptions:
     first_run_spread: float = 10.0  # seconds between the first runs of outlets after a start
     poll: float = 1.0  # how often the main thread checks for a stop request
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the one start line goes (outlets and their next runs); `feedwatch run` prints it.
+    announce: Callable[[str], None] | None = None
 
 
 def trigger_key(schedule: ScheduleConfig) -> str:
@@ -310,6 +313,11 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def log_state_check(self) -> None:
+        """The cheap part of `feedwatch check`, once per start: one line, a WARNING if it is off."""
+        check = quick_check(Path(self.config.state_db), Path(self.config.archive_dir))
+        logger.log(logging.INFO if check.ok else logging.WARNING, "%s", check.line())
+
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the daemon to stop (signal handler and tests)."""
         if signum is not None:
@@ -321,6 +329,7 @@ class Daemon:
         if not self.enabled_outlets():
             logger.error("no enabled outlets in the config: nothing to schedule")
             return 2
+        self.log_state_check()
         try:
             self.scheduler = self.build_scheduler()
         except ValueError as exc:
@@ -331,13 +340,36 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
         self.scheduler.start()
         self.persist_next_runs()
-        logger.info("feedwatch daemon running %d job(s)", len(self.enabled_outlets()))
+        line = self.start_line()
+        if self.options.announce is not None:
+            self.options.announce(line)
+        else:
+            logger.info("%s", line)
         try:
             while not self.stop_requested.wait(self.options.poll):
                 pass
         finally:
             self.shutdown()
         return 0
+
+    def start_line(self) -> str:
+        """One line: the outlets scheduled and when each runs next (UTC)."""
+        assert self.scheduler is not None
+        today = datetime.now(UTC).date()
+        parts = []
+        for name in self.enabled_outlets():
+            job = self.scheduler.get_job(name)
+            when = getattr(job, "next_run_time", None)
+            if when is None:
+                parts.append(f"{name} (paused)")
+                continue
+            when = when.astimezone(UTC)
+            fmt = "%H:%M:%S" if when.date() == today else "%Y-%m-%d %H:%M:%S"
+            parts.append(f"{name} {when.strftime(fmt)}")
+        return (
+            f"feedwatch daemon: {len(parts)} outlet(s), next runs (UTC): {', '.join(parts)};"
+            f" config {self.config_path}; stop with Ctrl-C or SIGTERM"
+        )
 
     def shutdown(self) -> None:
         """Stop scheduling, save next runs, stop running crawls (TERM, grace, KILL), join."""

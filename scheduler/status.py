@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from feedwatch.config import Config
-from feedwatch.httpstate import FeedState, FeedStateStore
+from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
+from store.feeds import FeedState, FeedStateStore
 
 # Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
 NEUTRAL_STATUSES = {"running", "stopped"}

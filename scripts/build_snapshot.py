@@ -1,9 +1,15 @@
 """Build the bundled replay snapshot `feedwatch/data/snapshot.warc.gz` and its SNAPSHOT.md.
 
-Every response is made from real corpus data under /work/shared/corpus (real files served as they
-are; feeds we had to rebuild from real items are marked as built by us, in the file and in
-SNAPSHOT.md). The URLs are the feed URLs of config.yaml and the article/mirror pages they link to,
-so `feedwatch demo` (a crawl with `--replay` of this file) runs end to end with no network.
+Every response is made from real corpus data under /work/shared/corpus: real files served as they
+are, and feeds and article pages we had to rebuild around real items (the corpus has items, not
+raw feeds or pages), marked as built by us in the file and in SNAPSHOT.md. The URLs are the feed
+URLs of the demo config and the article/mirror pages they link to, so `feedwatch demo` (a crawl
+with `--replay` of this file) runs end to end with no network and no request that misses.
+
+What the selection shows: each outlet's direct feed and its feedx or mirror twin (the same items,
+recognised as already stored), reposts across outlets (the corpus' ranked cross-outlet pairs of
+October 2020), a Simplified/Traditional pair, an edited article (two real versions of one URL)
+and stories that the example alert rule matches.
 
 The HTTP headers (Date, Content-Type, ETag, Last-Modified, Content-Encoding) are plausible values
 we set: the corpus holds bodies, not headers. The build is reproducible (fixed record ids, dates
@@ -23,31 +29,92 @@ import io
 import re
 import sys
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
+import opencc
 import yaml
-from w3lib.url import safe_url_string
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from store.format import parse_item  # noqa: E402 - needs the repo root on sys.path
+# The repo root must be on sys.path for these (the script runs from anywhere).
+from conf.dedup import DedupConfig  # noqa: E402
+from dedup.compare import features_of_html  # noqa: E402
+from scripts.snapshot_pages import (  # noqa: E402
+    BUILT_MARK,
+    Item,
+    dw_page,
+    dw_rdf,
+    feedx_feed,
+    http_date,
+    plain_text,
+    rfi_page,
+    rss,
+    rss_entry,
+    summary_of,
+    voa_page,
+)
+from spiders.dw import extract_dw_body  # noqa: E402
+from spiders.rfi import extract_rfi_body  # noqa: E402
+from spiders.voa import extract_voa_body  # noqa: E402
+from store.imports import read_item_file  # noqa: E402
+
+PageBuilder = Callable[[Item], bytes]
 
 DEFAULT_CORPUS = Path("/work/shared/corpus")
-BUILT_MARK = "BUILT BY feedwatch scripts/build_snapshot.py"
 RFI_PAGE = "rfi/html/RadarFlow_rfi_detail_20251130_taiwan-defense.html"
 DW_RDF = "dw/rss/greatfire_dw.xml_2015-03-16.xml"
-DW_PAGES = 4  # how many RDF entries get a built article page; the rest 404 (summary fallback)
+DW_MACA = "?maca=chi-rss-chi-all-1127-rdf"  # the tracking parameter on every DW RDF link
+WAIMEI = "waimei-2020-10-12_to_16"  # items of the four outlets over the same five days
 MIRROR_CHANNEL = "ncid1078159"
 MIRROR_PAGES = 5
 MIRROR_ROOT = "https://raw.githubusercontent.com/gfw-breaker/epoch-news/master"
 MIRROR_DIR = "epochtimes/gfw-breaker-pages/epoch-news"
+
+# Items by the key at the end of their file name. Cross-outlet reposts (corpus
+# near-duplicates/cross-outlet-candidates_waimei-window.csv): 自由之家 (RFI 43649341, VOA
+# 9efae5bf), 孔子学院 (RFI 7c3bd240, VOA 8775ee55), 民调 台湾 (RFI dd776441, VOA e2450ede),
+# 欧洲议会 华为 (VOA f6402498, Epoch Times 24e77f09). Same-outlet reposts under another URL:
+# 泰国示威 (RFI 6de1adb6, 19b6003f), 太空站 (RFI 734cf047, 8cf6c9d8). Alert rule terms (朝鲜, 普京): RFI 1336a837,
+# 01ad0809; VOA a31b39ff, da09012f; DW ead37995; Epoch Times d2bcd91e, 81c1d550.
+RFI_DIRECT = [
+    "43649341", "7c3bd240", "dd776441", "6de1adb6", "19b6003f", "1336a837", "01ad0809",
+    "734cf047", "8cf6c9d8",
+]  # fmt: skip
+RFI_FEEDX_ONLY = ["63f4ae3f", "7ed749a3"]
+RFI_TRADITIONAL = ["1336a837", "7c3bd240"]  # served as RFI's /tw/ edition, converted by OpenCC
+DW_DIRECT = ["4efdc903", "8f82771d", "b1cf93d4", "b4e9fefa", "b86dd298", "30deb138", "ead37995"]
+# DW retitled and edited two articles within hours (one URL, a-55238150 and a-55270336): the
+# direct feed has the later versions, the feedx twin still the first ones, so both are recorded
+# as edits of one story.
+DW_FIRST_VERSIONS = ["d2b4b691", "302f3ee5"]
+DW_FEEDX_ONLY = ["13d4eaac", "55fc1a47"]
+VOA_DIRECT = [
+    "9efae5bf", "8775ee55", "e2450ede", "e96aede9", "f6402498", "a31b39ff", "da09012f",
+    "b04f3d8b", "e50140f9",
+]  # fmt: skip
+VOA_FEEDX_ONLY = ["22de6134", "b4afa784"]
+# Epoch Times channel feeds: real nsc413 items whose article the gfw-breaker banned-news2 mirror
+# has in that channel (corpus near-duplicates/epoch-feed-vs-gfwbreaker/pairs.csv). The two
+# versions of n12473298 (retitled: 披露…来源 / 公布…) go to two channels: one is an edit.
+EPOCH_CHANNELS = {
+    "nsc412": [
+        "3f95bf8c", "d2bcd91e", "81c1d550", "561b9729", "26e1d746", "934c29b6", "aaaff0de",
+        "3009780a", "87728844", "273bcd32",
+    ],
+    "nsc418": ["6a07afbb", "24e77f09", "d081ccc9", "06f9f893", "c1589fad", "e9310663", "ddc29caa"],
+    "nsc415": ["edf9d5c6", "655321c8", "b99c1ea2", "fa3c6575"],
+    "nf4514": ["b6621ccf", "ae6a4f3c", "9dc51248", "54bd5ac4", "3d86390c"],
+}  # fmt: skip
 
 
 @dataclass
@@ -102,40 +169,9 @@ class Manifests:
         return f"{repo} `{repo_path}` @ {commit[:12]}"
 
 
-def _http_date(when: datetime) -> str:
-    return format_datetime(when.astimezone(UTC), usegmt=True)
-
-
-def _text(fragment: str) -> str:
-    """Plain text of an HTML fragment, whitespace collapsed."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
-
-
 def _meta(page: str, attr: str, name: str) -> str:
     m = re.search(rf'<meta {attr}="{re.escape(name)}" content="([^"]*)"', page)
     return html.unescape(m.group(1)) if m else ""
-
-
-def _rss(channel: dict[str, str], items: list[dict[str, str]], comment: str) -> bytes:
-    """An RSS 2.0 document; values are escaped, descriptions go in CDATA."""
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', f"<!-- {comment} -->", '<rss version="2.0">']
-    out.append("<channel>")
-    for key in ("title", "link", "description", "language", "lastBuildDate"):
-        if channel.get(key):
-            out.append(f"<{key}>{escape(channel[key])}</{key}>")
-    for item in items:
-        out.append("<item>")
-        out.append(f"<title>{escape(item['title'])}</title>")
-        out.append(f"<link>{escape(item['link'])}</link>")
-        out.append(f"<description><![CDATA[{item['description']}]]></description>")
-        out.append(f"<pubDate>{item['pubDate']}</pubDate>")
-        out.append(f'<guid isPermaLink="true">{escape(item["link"])}</guid>')
-        if item.get("source"):
-            out.append(f"<!-- source: {item['source']} -->")
-        out.append("</item>")
-    out.append("</channel>")
-    out.append("</rss>")
-    return ("\n".join(out) + "\n").encode("utf-8")
 
 
 def _newest_pubdate(feed: bytes) -> datetime:
@@ -150,232 +186,264 @@ def _newest_pubdate(feed: bytes) -> datetime:
     return max(dates)
 
 
-def rfi_captures(corpus: Path) -> list[Capture]:
-    """RFI: the summary feed (built), the real article page, and feedx rfi.xml (rebuilt)."""
+def _item(corpus: Path, rel: str) -> Item:
+    stored = read_item_file(corpus / rel)
+    return Item(rel, stored.ts, stored.title, stored.url, stored.body)
+
+
+def _items(corpus: Path, outlet: str, keys: list[str]) -> list[Item]:
+    """Waimei items of `outlet` by the key in their file name (`<date>_<url hash>_<key>.md`)."""
+    folder = corpus / outlet / "items" / WAIMEI
+    items = []
+    for key in keys:
+        found = sorted(folder.glob(f"*_{key}.md"))
+        if len(found) != 1:
+            raise SystemExit(f"{outlet} item {key}: {len(found)} files in {folder}")
+        items.append(_item(corpus, str(found[0].relative_to(corpus))))
+    return sorted(items, key=lambda i: i.ts, reverse=True)  # feeds list the newest first
+
+
+def _text_hash(body: str) -> str:
+    return features_of_html(body, "", DedupConfig()).text_hash
+
+
+def _check_twins(
+    items: list[Item], extract: Callable[[str], str | None], page: PageBuilder
+) -> None:
+    """Each built page must give the text of its feedx twin, or the demo records false edits."""
+    for item in items:
+        body = extract(page(item).decode("utf-8")) or ""
+        if _text_hash(body) != _text_hash(item.body):
+            raise SystemExit(f"page built from {item.source} does not extract to the item's text")
+
+
+def _newest(items: list[Item]) -> datetime:
+    return max(item.when for item in items)
+
+
+def _feed_capture(url: str, body: bytes, what: str, items: list[Item], **kw: Any) -> Capture:
+    newest = _newest(items) if items else datetime(2020, 10, 16, tzinfo=UTC)
+    kw.setdefault("content_type", "application/rss+xml; charset=utf-8")
+    return Capture(
+        url,
+        body,
+        provenance=kw.pop("provenance", "built from real items"),
+        what=what,
+        sources=kw.pop("sources", [i.source for i in items]),
+        captured=newest + timedelta(minutes=20),
+        last_modified=newest,
+        gzip=len(body) > 20_000,
+        **kw,
+    )
+
+
+def _page_captures(
+    items: list[Item],
+    page: PageBuilder,
+    template: str,
+    url_of: Callable[[Item], str] = lambda i: i.url,
+) -> list[Capture]:
+    return [
+        Capture(
+            url_of(item),
+            page(item),
+            content_type="text/html; charset=utf-8",
+            provenance="built from a real item",
+            what=f"{template} page 《{item.title}》: the item's blocks in the outlet's template",
+            sources=[item.source],
+            captured=item.when + timedelta(minutes=30),
+            last_modified=item.when,
+            etag=False,
+            gzip=len(page(item)) > 20_000,
+        )
+        for item in items
+    ]
+
+
+def rfi_captures(corpus: Path, tw_feed: bool) -> list[Capture]:
+    """RFI: summary feed + article pages (one real, the others built), feedx twin, /tw/ edition."""
     page_bytes = (corpus / RFI_PAGE).read_bytes()
     page = page_bytes.decode("utf-8")
-    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', page).group(1)
+    found = re.search(r'<link rel="canonical" href="([^"]+)"', page)
+    if found is None:
+        raise SystemExit(f"{RFI_PAGE}: no canonical link")
+    canonical = found.group(1)
     published = datetime.fromisoformat(_meta(page, "property", "article:published_time"))
     modified = datetime.fromisoformat(_meta(page, "property", "article:modified_time"))
-    items = [
-        {
-            "title": _meta(page, "property", "og:title"),
-            "link": canonical,
-            "description": escape(_meta(page, "property", "og:description")),
-            "pubDate": _http_date(published),
-            "when": published.isoformat(),
-            "source": RFI_PAGE + " (meta tags)",
-        }
-    ]
-    sources = [RFI_PAGE]
-    for path in sorted((corpus / "rfi/items/duty-machine-news-2023").glob("*.md")):
-        item = parse_item(path.read_bytes())
-        chapo = re.search(r"<p><strong>(.*?)</strong></p>", item.body, re.S)
-        summary = _text(chapo.group(1) if chapo else item.body)[:300]
-        when = datetime.fromtimestamp(item.ts / 1000, tz=UTC)
-        rel = str(path.relative_to(corpus))
-        sources.append(rel)
-        items.append(
-            {
-                "title": item.title,
-                "link": item.url,
-                "description": escape(summary),
-                "pubDate": _http_date(when),
-                "when": when.isoformat(),
-                "source": rel,
-            }
-        )
-    items.sort(key=lambda i: i["when"], reverse=True)
-    newest = datetime.fromisoformat(items[0]["when"])
+    real = Item(
+        RFI_PAGE + " (meta tags)",
+        int(published.timestamp() * 1000),
+        _meta(page, "property", "og:title"),
+        canonical,
+        "",
+    )
+    direct = _items(corpus, "rfi", RFI_DIRECT)
+    _check_twins(direct, extract_rfi_body, rfi_page)
+    twins = _items(corpus, "rfi", RFI_DIRECT + RFI_FEEDX_ONLY)
+    entries = [rss_entry(real, escape(_meta(page, "property", "og:description")))]
+    entries += [rss_entry(i, escape(_chapo(i))) for i in direct]
     channel = {
         "title": "RFI - 法国国际广播电台",
         "link": "https://www.rfi.fr/cn/",
         "description": "法国国际广播电台中文网",
         "language": "zh-CN",
-        "lastBuildDate": _http_date(newest),
+        "lastBuildDate": http_date(published),
     }
-    feed = _rss(
+    feed = rss(
         channel,
-        items,
+        entries,
         f"{BUILT_MARK}: not a real RFI feed. Summary-only RSS rebuilt from real RFI items "
         "(title, link, date, chapo text); channel metadata is ours.",
     )
-    feedx = (corpus / "derived/reconstructed-feedx-rss/rfi.xml").read_bytes()
-    return [
-        Capture(
+    captures = [
+        _feed_capture(
             "https://www.rfi.fr/cn/rss",
             feed,
-            "application/rss+xml; charset=utf-8",
-            "built from real items",
-            "RFI 中文 summary feed: 8 entries, description = the article's chapo",
-            sources,
-            captured=newest + timedelta(minutes=20),
-            last_modified=newest,
-            gzip=True,
+            f"RFI 中文 summary feed: {len(entries)} entries, description = the article's chapo",
+            [real, *direct],
+            sources=[RFI_PAGE, *(i.source for i in direct)],
         ),
         Capture(
             canonical,
             page_bytes,
-            "text/html; charset=UTF-8",
-            "real",
-            "RFI article page 台湾增加400亿美元国防开支 (fetched for its body)",
-            [RFI_PAGE],
+            content_type="text/html; charset=UTF-8",
+            provenance="real",
+            what="RFI article page 台湾增加400亿美元国防开支 (fetched for its body)",
+            sources=[RFI_PAGE],
             captured=modified + timedelta(minutes=30),
             last_modified=modified,
             etag=False,
             gzip=True,
         ),
-        Capture(
+        *_page_captures(direct, rfi_page, "rfi.fr article"),
+        _feed_capture(
             "https://feedx.net/rss/rfi.xml",
-            feedx,
-            "application/xml; charset=utf-8",
-            "built from real items",
-            "feedx full-text RFI feed, 7 items: the same stories as the direct feed",
-            ["derived/reconstructed-feedx-rss/rfi.xml", *sources[1:]],
-            captured=_newest_pubdate(feedx) + timedelta(minutes=25),
-            last_modified=_newest_pubdate(feedx),
-            gzip=True,
+            feedx_feed("法广 RFI", twins),
+            f"feedx full-text RFI feed: {len(twins)} real items, {len(direct)} of them also"
+            " in the direct feed",
+            twins,
+            content_type="application/xml; charset=utf-8",
         ),
     ]
-
-
-def _dw_page(title: str, summary: str, when: datetime, url: str) -> bytes:
-    """A minimal dw.com article page (today's template: article, h1, teaser, time, rich-text)."""
-    iso = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    page = f"""<!DOCTYPE html>
-<!-- {BUILT_MARK}: NOT a real DW page. Text = this article's own summary from the real DW RDF
-     feed ({DW_RDF}); markup follows dw.com's article template. -->
-<html lang="zh-Hans">
-<head>
-<meta charset="utf-8">
-<title>{escape(title)} – DW – {when.strftime("%Y/%m/%d")}</title>
-<link rel="canonical" href="{escape(url)}">
-<meta property="og:title" content="{escape(title, {'"': "&quot;"})}">
-<meta property="article:published_time" content="{iso}">
-<meta name="generator" content="feedwatch build_snapshot (synthetic page)">
-</head>
-<body>
-<main>
-<article>
-<header>
-<h1>{escape(title)}</h1>
-<p class="teaser-text">{escape(summary)}</p>
-<span class="publication"><time datetime="{iso}">{when.strftime("%Y年%m月%d日")}</time></span>
-</header>
-<div class="rich-text">
-<p>{escape(summary)}</p>
-</div>
-</article>
-</main>
-</body>
-</html>
-"""
-    return page.encode("utf-8")
-
-
-def dw_captures(corpus: Path) -> list[Capture]:
-    """DW: the real RDF feed, built pages for a few entries, and feedx dw.xml (rebuilt)."""
-    rdf = (corpus / DW_RDF).read_bytes()
-    built_on = _newest_pubdate(rdf)
-    captures = [
-        Capture(
-            "https://rss.dw.com/rdf/rss-chi-all",
-            rdf,
-            "application/rdf+xml; charset=UTF-8",
-            "real",
-            "DW 中文 RSS 1.0/RDF summary feed (85 items, 2015-03-16)",
-            [DW_RDF],
-            captured=built_on + timedelta(minutes=10),
-            last_modified=built_on,
-        )
-    ]
-    text = rdf.decode("utf-8")
-    for block in re.findall(r"<item rdf:about=.*?</item>", text, re.S)[:DW_PAGES]:
-        title = html.unescape(re.search(r"<title>(.*?)</title>", block, re.S).group(1)).strip()
-        link = html.unescape(re.search(r"<link>(.*?)</link>", block, re.S).group(1)).strip()
-        summary = _text(re.search(r"<description>(.*?)</description>", block, re.S).group(1))
-        when = datetime.fromisoformat(
-            re.search(r"<dc:date>(.*?)</dc:date>", block).group(1).replace("Z", "+00:00")
-        )
-        url = safe_url_string(link)  # what Scrapy requests for the feed's IRI link
-        captures.append(
-            Capture(
-                url,
-                _dw_page(title, summary, when, url),
-                "text/html; charset=utf-8",
-                "built",
-                f"DW article page 《{title}》: summary text only",
-                [DW_RDF],
-                captured=built_on + timedelta(minutes=12),
-                last_modified=when,
-                etag=False,
-            )
-        )
-    feedx = (corpus / "derived/reconstructed-feedx-rss/dw.xml").read_bytes()
-    captures.append(
-        Capture(
-            "https://feedx.net/rss/dw.xml",
-            feedx,
-            "application/xml; charset=utf-8",
-            "built from real items",
-            "feedx full-text DW feed, 1 item (2025)",
-            [
-                "derived/reconstructed-feedx-rss/dw.xml",
-                "dw/items/duty-machine-news-2025/1022765.md",
-            ],
-            captured=_newest_pubdate(feedx) + timedelta(minutes=25),
-            last_modified=_newest_pubdate(feedx),
-        )
-    )
+    if tw_feed:
+        captures += rfi_traditional_captures(corpus)
     return captures
 
 
-def voa_captures(corpus: Path) -> list[Capture]:
-    """VOA: the direct feed and feedx mgzy1.xml, both rebuilt from the one real 2025 item."""
-    feedx = (corpus / "derived/reconstructed-feedx-rss/voa.xml").read_bytes()
-    text = feedx.decode("utf-8")
-    # The direct feed carries VOA's own image URLs, not feedx's images.weserv.nl proxy.
-    direct = text.replace("https://images.weserv.nl?url=", "https://")
-    direct = re.sub(r"<!--.*?-->", "", direct, count=1, flags=re.S)
-    direct = direct.replace(
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<!-- {BUILT_MARK}: not a real VOA feed. RSS 2.0 rebuilt from a real VOA item "
-        "(full description, VOA's own image URL); channel metadata is ours. -->",
+def _chapo(item: Item) -> str:
+    """The chapo (bold lead) of an RFI item, as RFI's feed carries it in <description>."""
+    match = re.search(r"<p><strong>(.*?)</strong></p>", item.body, re.S)
+    return plain_text(match.group(1) if match else item.body)[:300]
+
+
+def _traditional(item: Item) -> Item:
+    """The item as RFI's Traditional edition (/tw/) shows it: OpenCC s2t of title, body and slug."""
+    s2t = opencc.OpenCC("s2t").convert
+    parts = urlsplit(item.url)
+    path = quote(s2t(unquote(parts.path.replace("/cn/", "/tw/", 1))), safe="/")
+    url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return Item(item.source + " (OpenCC s2t)", item.ts, s2t(item.title), url, s2t(item.body))
+
+
+def rfi_traditional_captures(corpus: Path) -> list[Capture]:
+    """RFI 中文's Traditional edition: no real copy exists, so OpenCC s2t of real /cn/ items."""
+    items = [_traditional(i) for i in _items(corpus, "rfi", RFI_TRADITIONAL)]
+    channel = {
+        "title": "RFI - 法國國際廣播電台",
+        "link": "https://www.rfi.fr/tw/",
+        "description": "法國國際廣播電台中文網",
+        "language": "zh-TW",
+        "lastBuildDate": http_date(_newest(items)),
+    }
+    feed = rss(
+        channel,
+        [rss_entry(i, escape(_chapo(i))) for i in items],
+        f"{BUILT_MARK}: not a real RFI feed. The Traditional edition of real RFI items, converted"
+        " by OpenCC s2t (the corpus holds no Traditional copy); channel metadata is ours.",
     )
-    direct = re.sub(
-        r"<channel><title>.*?</description>",
-        "<channel><title>美国之音中文网 - VOA Chinese</title><link>https://www.voachinese.com</link>"
-        "<description>美国之音中文网</description><language>zh-cn</language>",
-        direct,
-        count=1,
-        flags=re.S,
-    )
-    newest = _newest_pubdate(feedx)
-    sources = [
-        "derived/reconstructed-feedx-rss/voa.xml",
-        "voa/items/duty-machine-news-2025/1008880.md",
-    ]
+    sources = [i.source.removesuffix(" (OpenCC s2t)") for i in items]
     return [
-        Capture(
-            "https://www.voachinese.com/api/zm_yql-vomx-tpeybti",
-            direct.encode("utf-8"),
-            "application/rss+xml; charset=utf-8",
-            "built from real items",
-            "VOA 中文 feed, 1 item with full description",
-            sources,
-            captured=newest + timedelta(minutes=15),
-            last_modified=newest,
+        _feed_capture(
+            "https://www.rfi.fr/tw/rss",
+            feed,
+            f"RFI 中文 Traditional edition feed: {len(items)} entries, OpenCC s2t of real items",
+            items,
+            provenance="built from real items (converted)",
+            sources=sources,
         ),
-        Capture(
+        *(
+            replace(c, provenance="built from a real item (converted)", sources=[s])
+            for c, s in zip(
+                _page_captures(items, rfi_page, "rfi.fr/tw article"), sources, strict=True
+            )
+        ),
+    ]
+
+
+def dw_captures(corpus: Path) -> list[Capture]:
+    """DW: the RDF summary feed and article pages, both built from real items; feedx twin."""
+    direct = _items(corpus, "dw", DW_DIRECT)
+    _check_twins(direct, extract_dw_body, dw_page)
+    later = set(DW_DIRECT[: len(DW_FIRST_VERSIONS)])
+    twins = _items(
+        corpus,
+        "dw",
+        [k for k in DW_DIRECT if k not in later] + DW_FIRST_VERSIONS + DW_FEEDX_ONLY,
+    )
+    return [
+        _feed_capture(
+            "https://rss.dw.com/rdf/rss-chi-all",
+            dw_rdf(direct, DW_MACA),
+            f"DW 中文 RSS 1.0/RDF summary feed: {len(direct)} entries (links carry ?maca=…)",
+            direct,
+            content_type="application/rdf+xml; charset=UTF-8",
+            sources=[DW_RDF + " (channel shape only)", *(i.source for i in direct)],
+        ),
+        *_page_captures(direct, dw_page, "dw.com article", lambda i: i.url + DW_MACA),
+        _feed_capture(
+            "https://feedx.net/rss/dw.xml",
+            feedx_feed("德国之声 DW", twins),
+            f"feedx full-text DW feed: {len(twins)} real items: {len(direct) - len(later)} as in"
+            f" the direct feed, {len(later)} in their first version",
+            twins,
+            content_type="application/xml; charset=utf-8",
+        ),
+    ]
+
+
+def voa_captures(corpus: Path) -> list[Capture]:
+    """VOA: the API feed (summaries, so `full_text: auto` fetches pages), pages, feedx twin."""
+    direct = _items(corpus, "voa", VOA_DIRECT)
+    _check_twins(direct, extract_voa_body, voa_page)
+    twins = _items(corpus, "voa", VOA_DIRECT + VOA_FEEDX_ONLY)
+    channel = {
+        "title": "美国之音中文网 - VOA Chinese",
+        "link": "https://www.voachinese.com",
+        "description": "美国之音中文网",
+        "language": "zh-cn",
+        "lastBuildDate": http_date(_newest(direct)),
+    }
+    feed = rss(
+        channel,
+        [rss_entry(i, escape(summary_of(i))) for i in direct],
+        f"{BUILT_MARK}: not a real VOA feed. RSS 2.0 rebuilt from real VOA items (title, link,"
+        " date, first sentence as summary); channel metadata is ours.",
+    )
+    return [
+        _feed_capture(
+            "https://www.voachinese.com/api/zm_yql-vomx-tpeybti",
+            feed,
+            f"VOA 中文 feed: {len(direct)} entries with one-sentence summaries",
+            direct,
+        ),
+        *_page_captures(direct, voa_page, "voachinese.com article"),
+        _feed_capture(
             "https://feedx.net/rss/mgzy1.xml",
-            feedx,
-            "application/xml; charset=utf-8",
-            "built from real items",
-            "feedx full-text VOA feed, the same item",
-            sources,
-            captured=newest + timedelta(minutes=25),
-            last_modified=newest,
+            feedx_feed("美国之音 VOA", twins),
+            f"feedx full-text VOA feed: {len(twins)} real items, {len(direct)} of them also in"
+            " the direct feed",
+            twins,
+            content_type="application/xml; charset=utf-8",
         ),
     ]
 
@@ -386,58 +454,87 @@ def _empty_channel(url: str, when: datetime) -> bytes:
         "link": "http://www.epochtimes.com",
         "description": "大纪元新闻网",
         "language": "zh_CN",
-        "lastBuildDate": _http_date(when),
+        "lastBuildDate": http_date(when),
     }
-    comment = f"{BUILT_MARK}: placeholder for {url}; the corpus holds no copy of this feed."
-    return _rss(channel, [], comment)
+    comment = f"{BUILT_MARK}: placeholder for {url}; the corpus holds no item of this channel."
+    return rss(channel, [], comment)
+
+
+def _epoch_channel(channel_id: str, items: list[Item]) -> bytes:
+    """A WordPress channel feed as nsc413's: plain-text teaser + un-namespaced <content>."""
+    channel = {
+        "title": f"大纪元 {channel_id}",
+        "link": "http://www.epochtimes.com",
+        "description": "大纪元新闻网",
+        "language": "zh_CN",
+        "lastBuildDate": http_date(_newest(items)),
+    }
+    comment = (
+        f"{BUILT_MARK}: not a real Epoch Times feed. Entries are real nsc413 full-text items of"
+        f" October 2020 whose article the gfw-breaker mirror lists in channel {channel_id}"
+        " (title, link, time, body); channel metadata is ours."
+    )
+    entries = [rss_entry(i, escape(summary_of(i)), content=i.body) for i in items]
+    return rss(channel, entries, comment)
 
 
 def epochtimes_captures(corpus: Path, config_urls: list[str]) -> list[Capture]:
-    """Epoch Times: nsc413 (transcribed real), nsc424 (real excerpt), empty channels for the rest."""
+    """Epoch Times: nsc413 (transcribed real), nsc424 (real excerpt), channels built from real
+    items by their mirror channel, empty channels where the corpus has nothing."""
     nsc413 = "epochtimes/rss/nsc413_2019-04-04_reconstructed.xml"
     nsc424 = "epochtimes/rss/nsc424_excerpt_first-item_2019-04-04.xml"
     captures = []
     for url in config_urls:
         if not url.startswith("https://www.epochtimes.com/"):
             continue
-        if url.endswith("/nsc413.xml"):
-            body = (corpus / nsc413).read_bytes()
-            prov, what, src, gz = (
-                "real, transcribed",
-                "大陆新闻 WordPress feed, 60 full-text items (6 invisible characters missing)",
-                [nsc413],
-                True,
+        channel_id = url.rsplit("/", 1)[-1].removesuffix(".xml")
+        if channel_id in ("nsc413", "nsc424"):
+            real = nsc413 if channel_id == "nsc413" else nsc424
+            body = (corpus / real).read_bytes()
+            newest = _newest_pubdate(body)
+            what = (
+                "大陆新闻 WordPress feed, 60 full-text items (6 invisible characters missing)"
+                if channel_id == "nsc413"
+                else "纪元特稿 feed: channel header + first item, closing tags added"
             )
-        elif url.endswith("/nsc424.xml"):
-            body = (corpus / nsc424).read_bytes()
-            prov, what, src, gz = (
-                "real, excerpt",
-                "纪元特稿 feed: channel header + first item, closing tags added",
-                [nsc424],
-                False,
+            captures.append(
+                Capture(
+                    url,
+                    body,
+                    content_type="application/rss+xml; charset=UTF-8",
+                    provenance="real, transcribed" if channel_id == "nsc413" else "real, excerpt",
+                    what=what,
+                    sources=[real],
+                    captured=datetime(2019, 4, 4, 10, 15, tzinfo=UTC),
+                    last_modified=newest,
+                    gzip=channel_id == "nsc413",
+                )
+            )
+        elif channel_id in EPOCH_CHANNELS:
+            items = _items(corpus, "epochtimes", EPOCH_CHANNELS[channel_id])
+            captures.append(
+                _feed_capture(
+                    url,
+                    _epoch_channel(channel_id, items),
+                    f"{channel_id} WordPress feed: {len(items)} full-text entries (real items)",
+                    items,
+                    content_type="application/rss+xml; charset=UTF-8",
+                )
             )
         else:
-            body = _empty_channel(url, datetime(2019, 4, 4, 10, 9, tzinfo=UTC))
-            prov, what, src, gz = (
-                "built",
-                "valid RSS channel with no items (placeholder)",
-                [],
-                False,
+            when = datetime(2020, 10, 16, 12, 0, tzinfo=UTC)
+            captures.append(
+                Capture(
+                    url,
+                    _empty_channel(url, when),
+                    content_type="application/rss+xml; charset=UTF-8",
+                    provenance="built",
+                    what="valid RSS channel with no items (placeholder)",
+                    sources=[],
+                    captured=when,
+                    last_modified=when,
+                )
             )
-        newest = _newest_pubdate(body)
-        captures.append(
-            Capture(
-                url,
-                body,
-                "application/rss+xml; charset=UTF-8",  # WordPress's feed content type
-                prov,
-                what,
-                src,
-                captured=datetime(2019, 4, 4, 10, 15, tzinfo=UTC),
-                last_modified=newest,
-                gzip=gz,
-            )
-        )
     return captures
 
 
@@ -485,7 +582,7 @@ def mirror_captures(corpus: Path, index_url: str) -> list[Capture]:
 
 
 def config_feed_urls(config_path: Path) -> dict[str, list[str]]:
-    """outlet -> feed URLs, read from config.yaml."""
+    """outlet -> feed URLs, read from a config file."""
     data = yaml.safe_load(config_path.read_text("utf-8"))
     return {
         name: [feed["url"] for feed in outlet.get("feeds", [])]
@@ -495,12 +592,12 @@ def config_feed_urls(config_path: Path) -> dict[str, list[str]]:
 
 def http_headers(cap: Capture, body: bytes) -> list[tuple[str, str]]:
     """Plausible response headers for one capture (set by us; the corpus has no headers)."""
-    headers = [("Date", _http_date(cap.captured)), ("Content-Type", cap.content_type)]
+    headers = [("Date", http_date(cap.captured)), ("Content-Type", cap.content_type)]
     if cap.gzip:
         headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
     headers.append(("Content-Length", str(len(body))))
     if cap.last_modified is not None:
-        headers.append(("Last-Modified", _http_date(cap.last_modified)))
+        headers.append(("Last-Modified", http_date(cap.last_modified)))
     if cap.etag:
         headers.append(("ETag", f'"{hashlib.md5(cap.body).hexdigest()}"'))
     return headers
@@ -545,7 +642,8 @@ def write_snapshot_md(captures: list[Capture], manifests: Manifests, out: Path, 
     """Write SNAPSHOT.md: what every URL is and where its body came from."""
     rows = []
     for cap in captures:
-        cites = "; ".join(f"`{s}` ({manifests.cite(s)})" for s in cap.sources)
+        # A source may carry a note after the path: "path (meta tags)".
+        cites = "; ".join(f"`{s}` ({manifests.cite(s.split(' (')[0])})" for s in cap.sources)
         rows.append(f"| {cap.url} | {cap.provenance} | {cap.what} | {cites or '–'} |")
     text = SNAPSHOT_MD.format(count=len(captures), size=size, rows="\n".join(rows))
     out.write_text(text, encoding="utf-8")
@@ -554,52 +652,72 @@ def write_snapshot_md(captures: list[Capture], manifests: Manifests, out: Path, 
 SNAPSHOT_MD = """# The bundled replay snapshot
 
 `snapshot.warc.gz` ({size:,} bytes, {count} HTTP responses) is what `feedwatch demo` crawls with
-`--replay`: every feed URL of `config.yaml` and the pages they link to, served with no network.
-It is generated by `python scripts/build_snapshot.py` from the real corpus (`/work/shared/corpus`,
-provenance in its `SOURCES.md` and `manifests/*.csv`); do not edit it by hand.
+`--replay`: every feed URL of the demo config (`demo-config.yaml`) and every page they link to,
+served with no network; no request of the demo misses. It is generated by
+`python scripts/build_snapshot.py` from the real corpus (`/work/shared/corpus`, provenance in its
+`SOURCES.md` and `manifests/*.csv`); do not edit it by hand.
+
+What it shows: the four outlets over the same five days (12–16 October 2020, the corpus' waimei
+items), each through its direct feed and its feedx twin or gfw-breaker mirror, plus the real
+2019 Epoch Times feeds, real 2023 gfw-breaker mirror pages and the real 2025 RFI page. Among them: the same story reposted across
+outlets (RFI, VOA, the Epoch Times: the corpus' ranked cross-outlet pairs), the Simplified and
+Traditional editions of two RFI stories, an Epoch Times article retitled after publication (two
+real versions of one URL, in two channel feeds), and stories that the example alert rule matches.
 
 Provenance classes used below:
 - **real**: the body is a real file, byte for byte.
 - **real, excerpt** / **real, transcribed**: real, with the cut or the transcription gaps the
   corpus documents.
 - **built from real items**: a feed or index we assembled from real items (titles, links, dates,
-  text are real; channel metadata is ours). Marked in the file by a `BUILT BY` or `RECONSTRUCTED`
-  comment.
-- **built**: made by us (placeholder feeds, DW pages whose only text is the real RDF summary);
-  marked in the file.
+  bodies are real; channel metadata is ours). Marked in the file by a `BUILT BY` comment; each
+  entry names its corpus item in a `<!-- source: … -->` comment.
+- **built from a real item**: an article page we made for a real item: the outlet's page
+  template (the selectors its spider reads) around the item's title, link and body blocks
+  verbatim. Only RFI has a real article page in the corpus; VOA, DW and the other RFI pages are
+  built this way. Marked in the page by a `BUILT BY` comment.
+- **… (converted)**: the RFI Traditional edition (`/tw/`): the corpus has no Traditional copy of
+  any RFI story, so the feed and pages are OpenCC `s2t` conversions of real `/cn/` items.
+- **built**: placeholder feeds with no items, marked in the file.
 
 Decisions:
 - HTTP headers are plausible values we set (Date, Content-Type with charset, Content-Length,
-  ETag and Last-Modified on feeds, `Content-Encoding: gzip` on the large responses): the corpus
-  holds bodies only. Bodies are stored raw, so gzip-encoded records are decoded by Scrapy's
-  HttpCompressionMiddleware on replay, exactly as live.
-- The seven Epoch Times feeds the corpus has no copy of are served as valid, empty RSS channels
-  (200), not 404s, so the demo's feed errors are real failure paths only.
-- Article pages of the RFI summary feed other than the real one, and of the DW RDF entries after
-  the first {dw_pages}, are absent: replay answers 404 and the spiders keep the feed's summary.
+  ETag and Last-Modified on feeds and indexes, `Content-Encoding: gzip` on the large responses):
+  the corpus holds bodies only. Bodies are stored raw, so gzip-encoded records are decoded by
+  Scrapy's HttpCompressionMiddleware on replay, exactly as live.
+- Every entry of a summary feed (RFI, DW, VOA) has its article page in the snapshot, and the
+  builder checks that each built page extracts to the same text as the item's feedx copy: the
+  twins are then recognised as the same version, not recorded as edits.
+- The DW RDF keeps the shape of the real 2015 `rss-chi-all` feed (RSS 1.0, `?maca=` links) with
+  entries from October 2020; its pages follow dw.com's article template (`article`, `h1`,
+  `figure`, `div.rich-text`). VOA pages follow the Pangea template (`div.cover-media`,
+  `#article-content .wsw`). feedx's byline and caption lines are `<p>`s there, so they are kept.
+- Epoch Times channel feeds other than nsc413/nsc424 hold real nsc413 items of October 2020
+  whose article the gfw-breaker banned-news2 mirror lists in that channel; nsc422, nsc423 and
+  nsc993 (no such item) are valid, empty RSS channels (200), not 404s.
 - The mirror index omits the `?MMDDHHMM` cache-buster the real index appends to each link
   (raw.githubusercontent.com ignores it); pages are recorded under the plain URL.
-- The DW pages follow dw.com's current article template (`article`, `h1`, `p.teaser-text`,
-  `time[datetime]`, `div.rich-text`) although the RDF is from 2015.
 
 | URL | provenance | what | corpus source (repo, path, commit) |
 |---|---|---|---|
 {rows}
-""".replace("{dw_pages}", str(DW_PAGES))
+"""
 
 
 def build(corpus: Path, out_dir: Path, config_path: Path) -> list[Capture]:
     """Build every capture, write the WARC and SNAPSHOT.md; returns the captures."""
     feeds = config_feed_urls(config_path)
-    captures = rfi_captures(corpus) + dw_captures(corpus) + voa_captures(corpus)
+    tw_feed = "https://www.rfi.fr/tw/rss" in feeds.get("rfi", [])
+    captures = rfi_captures(corpus, tw_feed) + dw_captures(corpus) + voa_captures(corpus)
     captures += epochtimes_captures(corpus, feeds.get("epochtimes", []))
     mirror = feeds.get("epochtimes_mirror", [])
     if mirror:
         captures += mirror_captures(corpus, mirror[0])
-    wanted = {url for urls in feeds.values() for url in urls}
-    missing = wanted - {c.url for c in captures}
+    urls = [c.url for c in captures]
+    if len(urls) != len(set(urls)):
+        raise SystemExit("two captures for one URL")
+    missing = {url for urls in feeds.values() for url in urls} - set(urls)
     if missing:
-        raise SystemExit(f"config.yaml feed URLs with no capture: {sorted(missing)}")
+        raise SystemExit(f"{config_path.name} feed URLs with no capture: {sorted(missing)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     warc = out_dir / "snapshot.warc.gz"
     write_warc(captures, warc)
@@ -612,7 +730,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--out", type=Path, default=ROOT / "feedwatch" / "data")
-    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "feedwatch" / "data" / "demo-config.yaml"
+    )
     args = parser.parse_args(argv)
     captures = build(args.corpus, args.out, args.config)
     size = (args.out / "snapshot.warc.gz").stat().st_size

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from feedwatch.config import load_config  # noqa: E402
+from conf.schema import load_config  # noqa: E402
 from feedwatch.read_commands import start_background_server  # noqa: E402
 
 CHROMIUM_ARGS = [

@@ -17,19 +17,21 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.guards import RefusedRequest
-from feedwatch.items import FeedEntry
-from feedwatch.middlewares import AlreadyStored
-from feedwatch.workers import WorkerPool, shared_pool
+from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
+from spiders.exceptions import AlreadyStored, RefusedRequest
 from spiders.extract import Extraction, PageExtractor, extract_page
 from spiders.feedx import is_feedx
+from spiders.items import FeedEntry
+from spiders.workers import WorkerPool, shared_pool
+from store.document import Body
 
 logger = logging.getLogger(__name__)
 
 # Entries taken from one feed per crawl (setting FEEDWATCH_MAX_ITEMS_PER_FEED; 0: no limit).
 DEFAULT_MAX_ITEMS_PER_FEED = 200
+# Longest URL requested (Scrapy's URLLENGTH_LIMIT; crawler.settings raises Scrapy's 2083).
+DEFAULT_URL_LENGTH_LIMIT = 8000
 
 
 class OutletSpider(scrapy.Spider):
@@ -66,21 +68,44 @@ class OutletSpider(scrapy.Spider):
     def start_requests(self) -> Iterator[scrapy.Request]:
         """One request per configured feed, the FeedConfig in meta["feed"]."""
         for feed in self.feed_configs():
-            yield scrapy.Request(
+            request = scrapy.Request(
                 feed.url,
-                callback=self.feed_callback(),
+                callback=self.parse_feed,
                 errback=self.feed_failed,
                 meta={"feed": feed},
                 # A redirect loop back to the feed must reach REDIRECT_MAX_TIMES and fail loudly,
                 # not be dropped in silence by the duplicate filter.
                 dont_filter=True,
             )
+            if self.url_too_long(request.url):
+                # Scrapy's UrlLengthMiddleware would drop it with an INFO line only.
+                self.count("feeds/failed")
+                logger.warning(
+                    "feed %s failed: its URL has %d characters, over URLLENGTH_LIMIT %d",
+                    _shorten(request.url),
+                    len(request.url),
+                    self.url_length_limit(),
+                )
+                continue
+            yield request
 
     async def start(self) -> AsyncIterator[Any]:
         """Scrapy >= 2.13 entry point: the same requests as start_requests."""
         self.worker_pool().start()  # the first feed response will need them
         for request in self.start_requests():
             yield request
+
+    def url_length_limit(self) -> int:
+        """The longest URL Scrapy will request (URLLENGTH_LIMIT; 0: no limit)."""
+        settings = getattr(self, "settings", None)
+        if settings is None:
+            return DEFAULT_URL_LENGTH_LIMIT
+        return settings.getint("URLLENGTH_LIMIT", DEFAULT_URL_LENGTH_LIMIT)
+
+    def url_too_long(self, url: str) -> bool:
+        """True when Scrapy's UrlLengthMiddleware would drop a request for this (escaped) URL."""
+        limit = self.url_length_limit()
+        return 0 < limit < len(url)
 
     def article_domains(self) -> tuple[str, ...]:
         """Hosts whose article pages may be fetched: config domains plus the outlet's own."""
@@ -96,23 +121,21 @@ class OutletSpider(scrapy.Spider):
             return DEFAULT_MAX_ITEMS_PER_FEED
         return settings.getint("FEEDWATCH_MAX_ITEMS_PER_FEED", DEFAULT_MAX_ITEMS_PER_FEED)
 
-    def feed_callback(self) -> Any:
-        """The callback of feed responses: feedparser runs in a worker unless parse_feed is custom."""
-        if type(self).parse_feed is OutletSpider.parse_feed:
-            return self.parse_feed_in_worker
-        return self.parse_feed  # e.g. the mirror's index pages
+    def _entries_parsed(self) -> int:
+        """Entries feedparser reads of one feed: twice the cap (0: all), so the cap is never
+        short of entries (one cut inside CDATA, or skipped), and a huge feed costs little."""
+        return 2 * self.max_items_per_feed()
 
-    def parse_feed(self, response: Response) -> Iterator[FeedEntry | scrapy.Request]:
-        """Parse a feed response; one bad entry is logged and skipped, never the whole feed."""
-        headers = feeds.response_headers(response.headers)
-        yield from self._feed_outputs(response, headers, feeds.parse_feed(response.body, headers))
+    async def parse_feed(self, response: Response) -> AsyncIterator[FeedEntry | scrapy.Request]:
+        """Parse a feed response; one bad entry is logged and skipped, never the whole feed.
 
-    async def parse_feed_in_worker(
-        self, response: Response
-    ) -> AsyncIterator[FeedEntry | scrapy.Request]:
-        """`parse_feed` with feedparser in a worker process: the crawl keeps fetching."""
+        The one feed callback of the crawl, `fetch` and the parser tests; feedparser runs in
+        an extraction worker when there are any (inline otherwise, the default).
+        """
         headers = feeds.response_headers(response.headers)
-        parsed = await self.worker_pool().run(feeds.parse_feed_portable, response.body, headers)
+        parsed = await self.worker_pool().run(
+            feeds.parse_feed_portable, response.body, headers, self._entries_parsed()
+        )
         for output in self._feed_outputs(response, headers, parsed):
             yield output
 
@@ -127,12 +150,19 @@ class OutletSpider(scrapy.Spider):
                 "feed %s: %s; decoded as %s", response.url, conflict, parsed.get("encoding")
             )
         reason = feeds.bozo_reason(parsed)
-        if reason:
-            logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)
         entries = self.feed_entries(response, parsed)
         if not entries:
-            logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
+            if reason:  # one line: the feedparser reason with it, not a second line
+                logger.warning(
+                    "no entries in feed %s (%s): %s", response.url, self.outlet_name, reason
+                )
+            elif not parsed.get("version"):  # an empty body, or not a feed at all
+                logger.warning("no entries in feed %s (%s)", response.url, self.outlet_name)
+            else:  # a well-formed channel with nothing in it right now: quiet is normal
+                logger.info("no entries in feed %s (%s): empty", response.url, self.outlet_name)
             return
+        if reason:
+            logger.warning("bozo feed %s (%s): %s", response.url, self.outlet_name, reason)
         if reason and feeds.complete_entries(response.body, len(entries)) < len(entries):
             # The document ended inside an entry (a cut download): its body is incomplete.
             complete = feeds.complete_entries(response.body, len(entries))
@@ -148,7 +178,7 @@ class OutletSpider(scrapy.Spider):
             logger.warning(
                 "feed %s has %d entries; taking the first %d (FEEDWATCH_MAX_ITEMS_PER_FEED)",
                 response.url,
-                len(entries),
+                max(len(entries), int(parsed.get("entries_in_feed") or 0)),
                 limit,
             )
             self.count("feeds/truncated")
@@ -179,23 +209,26 @@ class OutletSpider(scrapy.Spider):
         if url is None:
             logger.warning("entry %r in %s has no usable link; skipped", title[:60], base_url)
             return None
-        body = self.entry_body(raw)
+        # Parsed at most once from here on: summary detection, sanitizing, dedup and alerts
+        # all read this one document (the pipelines keep it while body_html is unchanged).
+        body = Body(self.entry_body(raw))
         return FeedEntry(
             outlet=self.outlet_name,
             title=str(raw.get("title") or "").strip() or url,
             url=url,
-            body_html=body,
+            body_html=body.html,
             published=feeds.entry_published(raw),
             guid=raw.get("id") or None,
             feed_url=feed.url,
             full_text=not self.needs_article(body, feed),
+            body=body,
         )
 
-    def needs_article(self, body_html: str, feed: FeedConfig) -> bool:
+    def needs_article(self, body: str | Body, feed: FeedConfig) -> bool:
         """True when the body is only a summary: per feed config, or by length when "auto"."""
         if feed.full_text == "auto":
             # feedx always carries the whole article (see spiders.feedx).
-            return not is_feedx(feed) and feeds.looks_like_summary(body_html)
+            return not is_feedx(feed) and feeds.looks_like_summary(body)
         return not feed.full_text
 
     def follow_entry(self, entry: FeedEntry, feed: FeedConfig) -> FeedEntry | scrapy.Request:
@@ -209,13 +242,27 @@ class OutletSpider(scrapy.Spider):
                 list(self.article_domains()),
             )
             return entry
-        return scrapy.Request(
+        request = scrapy.Request(
             entry.url,
-            callback=self.parse_article_in_worker,
+            callback=self.parse_article,
             errback=self.article_failed,
             meta={"entry": entry, "article": True},
             dont_filter=True,  # as for feeds: a silently dropped loop would lose the entry
         )
+        if self.url_too_long(request.url):
+            # Scrapy's UrlLengthMiddleware would drop the request, and the entry with it, at
+            # INFO level: store the summary instead, and say so.
+            self.count("articles/url_too_long")
+            logger.warning(
+                "article %s not fetched: its URL has %d characters, over URLLENGTH_LIMIT %d;"
+                " keeping the feed summary",
+                _shorten(request.url),
+                len(request.url),
+                self.url_length_limit(),
+            )
+            entry.full_text = False
+            return entry
+        return request
 
     def feed_failed(self, failure: Failure) -> None:
         """Log a feed that could not be fetched in one line; the crawl goes on."""
@@ -240,10 +287,6 @@ class OutletSpider(scrapy.Spider):
 
     # -- articles -------------------------------------------------------------------------------
 
-    def extract_body(self, response: TextResponse, entry: FeedEntry) -> str | None:
-        """The outlet's selectors, then trafilatura when they find nothing (in this process)."""
-        return self._body_of(response, extract_page(*self._extract_args(response, entry)))
-
     def _extract_args(
         self, response: TextResponse, entry: FeedEntry
     ) -> tuple[PageExtractor | None, bool, str, str, FeedEntry]:
@@ -261,19 +304,12 @@ class OutletSpider(scrapy.Spider):
         settings = getattr(self, "settings", None)
         return shared_pool(settings.getint("FEEDWATCH_WORKERS", 0) if settings is not None else 0)
 
-    def parse_article(self, response: Response) -> Iterator[FeedEntry]:
-        """Put the extracted body into the entry; keep the summary when extraction fails."""
-        entry: FeedEntry = response.meta["entry"]
-        body: str | None = None
-        if isinstance(response, TextResponse):
-            try:
-                body = self.extract_body(response, entry)
-            except Exception as exc:  # a layout we did not foresee: keep the summary
-                self._extraction_failed(response, exc)
-        yield self._with_body(response, entry, body)
+    async def parse_article(self, response: Response) -> AsyncIterator[FeedEntry]:
+        """Put the extracted body into the entry; keep the summary when extraction fails.
 
-    async def parse_article_in_worker(self, response: Response) -> AsyncIterator[FeedEntry]:
-        """`parse_article` with the extraction in a worker process: the crawl keeps fetching."""
+        The outlet's selectors, then trafilatura when they find nothing; in an extraction
+        worker when there are any. The one article callback of the crawl, `fetch` and tests.
+        """
         entry: FeedEntry = response.meta["entry"]
         body: str | None = None
         if isinstance(response, TextResponse):
@@ -282,7 +318,7 @@ class OutletSpider(scrapy.Spider):
                     extract_page, *self._extract_args(response, entry)
                 )
                 body = self._body_of(response, extraction)
-            except Exception as exc:  # as in parse_article
+            except Exception as exc:  # a layout we did not foresee: keep the summary
                 self._extraction_failed(response, exc)
         yield self._with_body(response, entry, body)
 
@@ -293,6 +329,7 @@ class OutletSpider(scrapy.Spider):
         self.count("articles/fetched")
         if body:
             entry.body_html = body
+            entry.body = None  # the summary's document no longer describes the body
             entry.full_text = True
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)
@@ -309,7 +346,11 @@ class OutletSpider(scrapy.Spider):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
-        logger.warning(
+        # A page left out of a replay snapshot is expected there: the replay middleware sums
+        # its misses up in one warning, so each one is an INFO line here.
+        level = logging.INFO if _replay_miss(failure) else logging.WARNING
+        logger.log(
+            level,
             "article %s failed (%s); keeping the feed summary",
             request.url,
             _failure_reason(failure),
@@ -319,15 +360,27 @@ class OutletSpider(scrapy.Spider):
             yield entry
 
 
+def _shorten(url: str, keep: int = 150) -> str:
+    """A URL cut for a log line (a hostile link can be megabytes long)."""
+    return url if len(url) <= keep else f"{url[:keep]}..."
+
+
 def _request_of(failure: Failure) -> scrapy.Request:
     """The request Scrapy attaches to the failures it passes to errbacks."""
     request: scrapy.Request = failure.request  # type: ignore[attr-defined]
     return request
 
 
+def _replay_miss(failure: Failure) -> bool:
+    """Whether the failure is a 404 that replay served for a URL not in its snapshot."""
+    response = getattr(failure.value, "response", None)
+    return response is not None and "replay-miss" in (response.flags or [])
+
+
 def _failure_reason(failure: Failure) -> str:
     """A short reason for a failed request: the HTTP status or the exception."""
     if failure.check(HttpError):
-        return f"HTTP {failure.value.response.status}"
+        where = ", not in the replay snapshot" if _replay_miss(failure) else ""
+        return f"HTTP {failure.value.response.status}{where}"
     message = " ".join(str(failure.value).split())
     return f"{failure.type.__name__}: {message}" if message else failure.type.__name__

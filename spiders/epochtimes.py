@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 from scrapy.http import Response
 
+from spiders import feeds
 from spiders.base import OutletSpider
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class EpochTimesSpider(OutletSpider):
         entries = list(parsed.get("entries") or [])
         missing = [entry for entry in entries if not entry.get("content")]
         if missing:
-            contents = raw_contents(response.body)
+            # Only the entries feedparser was given (a huge feed was cut to the first ones).
+            contents = raw_contents(feeds.cap_entries(response.body, len(entries))[0])
             for entry in missing:
                 value = contents.get((entry.get("link") or "").strip())
                 if value:

@@ -2,7 +2,7 @@
 
 An outlet's selectors (`OutletSpider.page_extractor`, a function of the page HTML) come first;
 when they find nothing, or the outlet has none, trafilatura reads the page. Both are pure
-functions of their arguments: the spider decides where they run (`feedwatch.workers`).
+functions of their arguments: the spider decides where they run (`spiders.workers`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from feedwatch.items import FeedEntry
 from spiders.fallback import extract_with_trafilatura
+from spiders.items import FeedEntry
 
 PageExtractor = Callable[[str], str | None]
 

@@ -14,8 +14,9 @@ from datetime import datetime
 
 from lxml import etree
 
-from feedwatch.items import FeedEntry
 from spiders.html import date_div, img_tag
+from spiders.items import FeedEntry
+from store.document import text_length
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _convert(node: etree._Element) -> str:
 
 
 def trafilatura_xml_to_html(xml: str, title: str = "") -> tuple[str, int]:
-    """Seeds-shape HTML blocks from trafilatura's XML output, and the length of their text."""
+    """Seeds-shape HTML blocks from trafilatura's XML output, and how much text they hold."""
     try:
         root = etree.fromstring(xml.encode("utf-8"))
     except etree.XMLSyntaxError:
@@ -81,7 +82,7 @@ def trafilatura_xml_to_html(xml: str, title: str = "") -> tuple[str, int]:
             continue
         if node.tag != "graphic" and not text:
             continue
-        text_chars += len(text)
+        text_chars += text_length(text)  # the one measure of how much text (store.document)
         blocks.append(_convert(node))
     return "".join(blocks), text_chars
 

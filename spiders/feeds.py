@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from spiders.html import html_to_text
+from store.document import Body
 
 logger = logging.getLogger(__name__)
 
@@ -64,22 +64,32 @@ def _valid_char_ref(match: re.Match[bytes]) -> bytes:
     return match.group(0)
 
 
-def parse_feed(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedParserDict:
+def parse_feed(
+    body: bytes, headers: Mapping[str, str], max_entries: int = 0
+) -> feedparser.FeedParserDict:
     """Parse feed bytes with feedparser (never over HTTP), keeping entry HTML verbatim.
 
-    Never raises: what feedparser cannot survive comes back as a bozo result with no entries.
+    With `max_entries`, only the first ones are parsed (`cap_entries`); `entries_in_feed` then
+    says how many the document holds. Never raises: what feedparser cannot survive comes back
+    as a bozo result with no entries.
     """
+    total = None
+    if max_entries > 0:
+        body, total = cap_entries(body, max_entries)
     if b"&#" in body:
         body = _CHAR_REF.sub(_valid_char_ref, body)
     try:
-        return feedparser.parse(
+        parsed = feedparser.parse(
             body,
             response_headers=dict(headers),
             sanitize_html=False,
             resolve_relative_uris=False,
         )
     except Exception as exc:  # hostile input can still break feedparser's loose parser
-        return feedparser.FeedParserDict(bozo=1, bozo_exception=exc, entries=[], feed={})
+        parsed = feedparser.FeedParserDict(bozo=1, bozo_exception=exc, entries=[], feed={})
+    if total is not None:
+        parsed["entries_in_feed"] = total
+    return parsed
 
 
 _XML_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)")
@@ -98,13 +108,15 @@ def charset_conflict(body: bytes, headers: Mapping[str, str]) -> str | None:
     return f"header says charset {http_charset}, the XML declares {xml_charset}"
 
 
-def parse_feed_portable(body: bytes, headers: Mapping[str, str]) -> feedparser.FeedParserDict:
+def parse_feed_portable(
+    body: bytes, headers: Mapping[str, str], max_entries: int = 0
+) -> feedparser.FeedParserDict:
     """`parse_feed` whose result can come back from a worker process.
 
     A bozo exception may hold the parser's closed input and not pickle: it is replaced by its
     one-line reason (`bozo_reason` returns it as is).
     """
-    parsed = parse_feed(body, headers)
+    parsed = parse_feed(body, headers, max_entries)
     if parsed.get("bozo_exception") is not None:
         parsed["bozo_exception"] = bozo_reason(parsed)
     return parsed
@@ -119,6 +131,41 @@ def bozo_reason(parsed: feedparser.FeedParserDict) -> str | None:
         return exc  # already reduced by parse_feed_portable
     text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
     return f"{type(exc).__name__}: {text}" if exc is not None else text
+
+
+_ENTRY_START = re.compile(rb"<(?:item|entry|rss:item)[\s>/]")
+_ENTRY_END = re.compile(rb"</(?:item|entry|rss:item)\s*>")
+# What can hide a "<" in the feed's head: never read as a tag when finding the open elements.
+_NOT_TAGS = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|<![^>]*>", re.S)
+_HEAD_TAG = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)[^>]*?(/?)>")
+
+
+def cap_entries(body: bytes, keep: int) -> tuple[bytes, int]:
+    """(the feed cut after its first `keep` entries, its elements closed; how many it holds).
+
+    feedparser builds every entry of a document, so a 100,000-entry feed cost seconds and
+    hundreds of MB before the per-feed cap dropped all but a few. The document is returned
+    as is when it has at most `keep` entries or its markup is not found in these bytes (a
+    UTF-16 feed). Entries are found by their end tags, as `complete_entries` counts them.
+    """
+    total = len(_ENTRY_END.findall(body))
+    first = _ENTRY_START.search(body)
+    if total <= keep or first is None:
+        return body, total
+    ends = _ENTRY_END.finditer(body, first.start())
+    cut = 0
+    for _ in range(keep):
+        cut = next(ends).end()
+    # The elements open where the first entry starts (rss+channel, feed, rdf:RDF) close it.
+    stack: list[bytes] = []
+    for closing, name, empty in _HEAD_TAG.findall(_NOT_TAGS.sub(b"", body[: first.start()])):
+        if empty:
+            continue
+        if not closing:
+            stack.append(name)
+        elif name in stack:
+            del stack[len(stack) - 1 - stack[::-1].index(name) :]
+    return body[:cut] + b"".join(b"</" + name + b">" for name in reversed(stack)), total
 
 
 def complete_entries(body: bytes, parsed_count: int) -> int:
@@ -169,9 +216,10 @@ def entry_body(entry: Mapping[str, Any]) -> str:
     return best if len(best) >= len(summary) else summary
 
 
-def looks_like_summary(body_html: str) -> bool:
-    """True when the body's visible text is shorter than SUMMARY_MAX_CHARS characters."""
-    return len(html_to_text(body_html)) < SUMMARY_MAX_CHARS
+def looks_like_summary(body: str | Body) -> bool:
+    """True when the body has less than SUMMARY_MAX_CHARS characters of text (`Body.text_length`)."""
+    doc = body if isinstance(body, Body) else Body(body)
+    return doc.text_length < SUMMARY_MAX_CHARS
 
 
 def host_allowed(url: str, domains: list[str] | tuple[str, ...]) -> bool:

@@ -10,7 +10,7 @@ outlet it mirrors (`via: feedx`, `full_text: true`), so its entries carry that o
 
 from __future__ import annotations
 
-from feedwatch.config import FeedConfig
+from conf.schema import FeedConfig
 
 FEEDX_HOSTS = ("feedx.net", "feedx.best", "feedx.site", "feedx.top")
 FEEDX_FOOTER_MARK = "获取更多RSS"

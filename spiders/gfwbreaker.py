@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import scrapy
 from scrapy.http import Response, TextResponse
 
-from feedwatch.config import FeedConfig
-from feedwatch.items import FeedEntry
+from conf.schema import FeedConfig
 from spiders.base import OutletSpider
+from spiders.items import FeedEntry
 from store.format import ItemFormatError
 from store.imports import parse_mirror_page
 
@@ -102,7 +102,7 @@ class GfwBreakerSpider(OutletSpider):
             return settings.getint("GFWBREAKER_MAX_PAGES", DEFAULT_MAX_PAGES)
         return DEFAULT_MAX_PAGES
 
-    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+    async def parse_feed(self, response: Response) -> AsyncIterator[scrapy.Request]:
         """Read a channel index and request its newest pages."""
         feed = response.meta.get("feed") or FeedConfig(url=response.url)
         self.count("feeds/fetched")

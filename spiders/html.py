@@ -7,8 +7,8 @@ no attributes except `href`/`src`/`alt`, no scripts, ads, share buttons or newsl
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
+from copy import deepcopy
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -24,32 +24,13 @@ KEPT_ATTRIBUTES = {"a": ("href",), "img": ("src", "alt")}
 BODY_BLOCKS = frozenset(
     {"p", "h2", "h3", "h4", "blockquote", "ul", "ol", "table", "figure", "img", "pre"}
 )
-_SPACE_RUN = re.compile(r"\s+")
-
-
-def parse_fragment(markup: str | bytes) -> etree._Element | None:
-    """Parse an HTML document or fragment into an lxml tree; None when there is nothing to parse."""
-    if not markup or not (markup.strip() if isinstance(markup, str) else markup.strip()):
-        return None
-    try:
-        return lxml_html.fromstring(markup)
-    except (etree.ParserError, ValueError):
-        return None
-
-
-def html_to_text(markup: str) -> str:
-    """The visible text of an HTML fragment, whitespace runs collapsed to one space."""
-    root = parse_fragment(f"<div>{markup}</div>") if markup else None
-    if root is None:
-        return ""
-    for junk in root.xpath("//script|//style"):
-        junk.drop_tree()
-    return _SPACE_RUN.sub(" ", root.text_content()).strip()
 
 
 def clean_element(element: etree._Element, junk_xpath: str = "") -> etree._Element:
     """A cleaned deep copy: junk elements removed, only href/src/alt attributes kept."""
-    copy = lxml_html.fromstring(lxml_html.tostring(element, encoding="unicode"))
+    # Copied in memory: the page was parsed once, its body is not serialized and parsed again.
+    copy = deepcopy(element)
+    copy.tail = None
     doomed = [e for e in copy.iter() if isinstance(e.tag, str) and e.tag in JUNK_TAGS]
     if junk_xpath:
         doomed += copy.xpath(junk_xpath)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from feedwatch.config import OutletConfig
+from conf.schema import OutletConfig
 from spiders.base import OutletSpider
 from spiders.dw import DwSpider
 from spiders.epochtimes import EpochTimesSpider

@@ -8,7 +8,9 @@ yielded in JSON-able dicts (the shape of the `*.expected.json` files).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,11 @@ from typing import Any
 import scrapy
 from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.items import FeedEntry
+from conf.schema import FeedConfig, OutletConfig
 from spiders.base import OutletSpider
-from spiders.html import html_to_text
+from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
+from store.document import html_to_text
 
 BODY_TEXT_CHARS = 200
 
@@ -66,7 +68,7 @@ def summarize(output: object) -> dict[str, Any]:
             "url": output.url,
             "published": _iso(output.published),
             "full_text": output.full_text,
-            "body_text": html_to_text(output.body_html)[:BODY_TEXT_CHARS],
+            "body_text": " ".join(html_to_text(output.body_html).split())[:BODY_TEXT_CHARS],
         }
     if isinstance(output, scrapy.Request):
         entry = output.meta.get("entry")
@@ -78,6 +80,19 @@ def summarize(output: object) -> dict[str, Any]:
             "entry_published": _iso(entry.published) if entry is not None else None,
         }
     return {"type": type(output).__name__}
+
+
+def collect(outputs: AsyncIterable[Any] | Iterable[Any] | None) -> list[Any]:
+    """Everything a spider callback yields, outside a crawl: callbacks may be async generators."""
+    if outputs is None:
+        return []
+    if isinstance(outputs, AsyncIterable):
+
+        async def drain(aiter: AsyncIterable[Any]) -> list[Any]:
+            return [output async for output in aiter]
+
+        return asyncio.run(drain(outputs))
+    return list(outputs)
 
 
 def run_case_outputs(case: dict[str, Any], root: Path) -> list[object]:
@@ -92,7 +107,7 @@ def run_case_outputs(case: dict[str, Any], root: Path) -> list[object]:
         meta = {"entry": entry, "article": True}
     body = read_fixture(root / case["file"])
     response = make_response(case["url"], body, case.get("content_type", ""), meta)
-    return list(getattr(spider, case["callback"])(response) or [])
+    return collect(getattr(spider, case["callback"])(response))
 
 
 def run_case(case: dict[str, Any], root: Path) -> list[dict[str, Any]]:

@@ -117,6 +117,8 @@ class Archive:
     def write_new(self, item: StoredItem, canonical_url: str) -> Path:
         """Write a new item atomically; raises FileExistsError if its file already exists."""
         path = self.path_for(canonical_url, item.ts)
+        if path.exists():  # saves an fsynced temp file per story when rebuilding the state
+            raise FileExistsError(path)
         atomic_write_bytes(path, render_item(item), overwrite=False)
         logger.debug("archived %s as %s", canonical_url, path)
         return path

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
+from store.document import strip_controls
 from store.format import StoredItem
+from store.sanitize import strip_control_chars
 from store.urls import serialize_url
 
 __all__ = ["JS_WHITESPACE", "clean_title", "one_line", "to_stored_item", "trim"]
@@ -45,8 +47,10 @@ def clean_title(title: str) -> str:
 
 def _safe_link_url(url: str) -> str:
     """Serialize the URL and escape what would break the `[title](url)` line on parsing."""
-    # parse_item splits the link line at the last "](": a URL must not contain it.
-    return serialize_url(url).replace("](", "]%28")
+    # parse_item splits the link line at the last "](": a URL must not contain it. Control
+    # characters are percent-encoded by the serializer except where it gives up (a host):
+    # those are removed, so that printing the file cannot run an escape sequence.
+    return strip_controls(serialize_url(url)).replace("](", "]%28")
 
 
 def to_stored_item(
@@ -59,6 +63,12 @@ def to_stored_item(
         ts = published_ms
     if ts < 0:
         raise ValueError(f"first_seen_ms must be epoch milliseconds >= 0, got {first_seen_ms}")
+    # Whoever calls this, no control character reaches a stored line (the crawl's normalize
+    # pipeline removed them already; then these are no-ops).
+    # Removed before trimming, so that normalizing a stored item again changes nothing.
     return StoredItem(
-        ts=int(ts), title=clean_title(title), url=_safe_link_url(url), body=one_line(body_html)
+        ts=int(ts),
+        title=clean_title(strip_control_chars(title)),
+        url=_safe_link_url(url),
+        body=one_line(strip_controls(body_html)),
     )

@@ -25,15 +25,18 @@ import html
 import re
 
 import nh3
-from lxml import etree
-from lxml import html as lxml_html
+
+from store.document import Body, strip_controls
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
     "ALLOWED_TAGS",
     "find_danger",
+    "limit_depth",
+    "sanitize",
     "safe_style",
     "sanitize_body",
+    "sanitized_document",
     "strip_control_chars",
 ]
 
@@ -131,12 +134,13 @@ def _attribute_danger(tag: str, name: str, value: str) -> str | None:
     return None
 
 
-def _tree_danger(body: str) -> str | None:
+def _tree_danger(body: Body) -> str | None:
     """The first dangerous element or attribute lxml finds in the body, or None."""
-    try:
-        root = lxml_html.fragment_fromstring(body, create_parent="div")
-    except (etree.ParserError, ValueError):
+    root = body.tree
+    if root is None:
         return "markup lxml cannot parse"
+    if body.too_deep:
+        return "nesting deeper than lxml reads"
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue  # comments and processing instructions are never rendered
@@ -150,21 +154,23 @@ def _tree_danger(body: str) -> str | None:
     return None
 
 
-def find_danger(body: str) -> str | None:
+def find_danger(body: str | Body) -> str | None:
     """Why a body is dangerous ("<script> element", "event handler onerror on <img>"), or None."""
-    if "<" not in body:
+    doc = body if isinstance(body, Body) else Body(body)
+    markup = doc.html
+    if "<" not in markup:
         return None  # no markup at all (entities alone cannot make an element)
     # Raw-text triggers first: they catch markup that lxml (libxml2) and browsers (html5) parse
     # differently, e.g. <svg>/<noscript> mutation tricks; a false alarm only costs a rewrite.
-    match = _RAW_TAG.search(body)
+    match = _RAW_TAG.search(markup)
     if match:
         return f"{match.group(0).lstrip('<').strip().lstrip('/').strip().lower()} markup"
-    if _RAW_EVENT.search(body):
+    if _RAW_EVENT.search(markup):
         return "event handler markup"
-    for tag_text in _TAG_TEXT.findall(body):
+    for tag_text in _TAG_TEXT.findall(markup):
         if _RAW_SCRIPT_URL.search(_URL_JUNK.sub("", html.unescape(tag_text))):
             return "script URL in markup"
-    return _tree_danger(body)
+    return _tree_danger(doc)
 
 
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
@@ -187,15 +193,87 @@ def _clean(body: str) -> str:
     )
 
 
-def sanitize_body(body: str) -> str:
-    """The body unchanged when nothing in it is dangerous, else rewritten by nh3's allowlist."""
+# html5ever (inside nh3) checks the stack of open elements for every tag: its cost grows with
+# nesting depth times tags, so 1 MB of nested <div>s cost minutes. Browsers stop nesting at a
+# depth (Blink: 512); we flatten beyond this one, which also stays under libxml2's limit (256),
+# so lxml reads every element of a rewritten body. Real articles nest a few dozen levels.
+MAX_DEPTH = 200
+_TAG = re.compile(r"<(/?)([a-zA-Z][^\s/>]*)[^>]*>")
+# Elements without content: they never open a level.
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                   "param", "source", "track", "wbr"})  # fmt: skip
+
+
+def limit_depth(body: str, max_depth: int = MAX_DEPTH) -> str:
+    """The body with every tag nested deeper than `max_depth` removed (text kept), in linear time.
+
+    A tag-level count, not an HTML parser: the result still goes through nh3, which decides what
+    the markup means. A body that never nests deeper is returned as is.
+    """
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    dropped: list[tuple[int, int]] = []
+    excess = 0  # start tags dropped and not closed yet
+    for match in _TAG.finditer(body):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _VOID or match.group(0).endswith("/>"):
+            continue
+        if not closing:
+            if len(stack) >= max_depth:
+                dropped.append(match.span())
+                excess += 1
+                continue
+            stack.append(name)
+            open_count[name] = open_count.get(name, 0) + 1
+        elif excess:
+            dropped.append(match.span())  # the end tag of a dropped element
+            excess -= 1
+        elif open_count.get(name):
+            # Close up to the matching element, as a parser would (each push pops once).
+            while True:
+                top = stack.pop()
+                open_count[top] -= 1
+                if top == name:
+                    break
+    if not dropped:
+        return body
+    parts: list[str] = []
+    last = 0
+    for start, end in dropped:
+        parts.append(body[last:start])
+        last = end
+    parts.append(body[last:])
+    return "".join(parts)
+
+
+def sanitize(body: Body) -> Body:
+    """The body itself when nothing in it is dangerous, else a new one rewritten by nh3."""
     if find_danger(body) is None:
         return body
-    cleaned = _clean(body)
+    cleaned = Body(_clean(limit_depth(body.html)))
     if _tree_danger(cleaned) is not None:
         # Cannot happen with this allowlist; if it ever does, keep the text and no markup.
-        return nh3.clean(cleaned, tags=set())
+        return Body(nh3.clean(cleaned.html, tags=set()))
     return cleaned
+
+
+def sanitize_body(body: str) -> str:
+    """The body unchanged when nothing in it is dangerous, else rewritten by nh3's allowlist."""
+    return sanitize(Body(body)).html
+
+
+def sanitized_document(body: str | Body) -> Body:
+    """The story body with its control characters removed, made safe, its text computed.
+
+    The one step from a body as the source gave it to the stored one (a `Body` the spider
+    already parsed is reused). It may run in a worker process, so the result comes back
+    settled: text and length, no tree.
+    """
+    doc = body if isinstance(body, Body) else Body(body)
+    stripped = strip_controls(doc.html)
+    if stripped is not doc.html:
+        doc = Body(stripped)
+    return sanitize(doc).settled()
 
 
 # C0/C1 controls that are neither line breaks (clean_title turns those into spaces) nor tabs:

@@ -19,13 +19,15 @@ CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
     canonical_url TEXT NOT NULL UNIQUE,
     guid TEXT,
+    guid_scope TEXT,  -- the feed the GUID came from (NULL in rows older than this column)
     outlet TEXT NOT NULL,
     url TEXT NOT NULL,
     title TEXT NOT NULL,
     ts INTEGER NOT NULL,
     first_seen_ms INTEGER NOT NULL,
     story_id INTEGER,
-    path TEXT
+    path TEXT,
+    digest BLOB  -- content digest of the entry last ingested for this URL (store/unchanged.py)
 );
 CREATE INDEX IF NOT EXISTS items_guid ON items(guid);
 CREATE INDEX IF NOT EXISTS items_story ON items(story_id);  -- Ingestor._story_path per repost
@@ -62,8 +64,19 @@ def open_state(path: str | Path) -> sqlite3.Connection:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the `items` and `runs` tables if missing."""
+    """Create the `items` and `runs` tables if missing; add columns that older states lack."""
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    # Nullable columns rewrite nothing. Old rows read NULL: a GUID without a scope counts
+    # within its own outlet only; an item without a digest gets one when next ingested.
+    for column, kind in (("guid_scope", "TEXT"), ("digest", "BLOB")):
+        if column in columns:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process added it just now
+                raise
 
 
 @contextmanager
@@ -105,8 +118,20 @@ class ItemState:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def lookup(self, canonical_url: str, guid: str | None = None) -> SeenItem | None:
-        """The stored row for a canonical URL (or, failing that, the same GUID)."""
+    def lookup(
+        self,
+        canonical_url: str,
+        guid: str | None = None,
+        *,
+        outlet: str = "",
+        guid_scope: str | None = None,
+    ) -> SeenItem | None:
+        """The stored row for a canonical URL or, failing that, the same GUID in the same feed.
+
+        A GUID is whatever its feed says it is: it identifies an entry within that feed only,
+        so another feed (a hostile one) reusing it can neither pre-claim nor suppress the
+        entry. Rows stored before GUIDs were scoped (guid_scope NULL) match within their outlet.
+        """
         row = self.conn.execute(
             "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
             " FROM items WHERE canonical_url = ?",
@@ -115,8 +140,9 @@ class ItemState:
         if row is None and guid:
             row = self.conn.execute(
                 "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
-                " FROM items WHERE guid = ? LIMIT 1",
-                (guid,),
+                " FROM items WHERE guid = ? AND outlet = ?"
+                " AND (guid_scope IS ? OR guid_scope IS NULL) ORDER BY id LIMIT 1",
+                (guid, outlet, guid_scope),
             ).fetchone()
         return SeenItem(*row) if row else None
 
@@ -127,14 +153,18 @@ class ItemState:
         ).fetchone()
         return row is not None
 
-    def record(self, item: SeenItem, guid: str | None) -> int:
-        """Insert a newly seen item and return its row id (0 if its URL was already there)."""
+    def record(self, item: SeenItem, guid: str | None, guid_scope: str | None = None) -> int:
+        """Insert a newly seen item and return its row id (0 if its URL was already there).
+
+        `guid_scope` is the feed the GUID belongs to (see `lookup`).
+        """
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO items (canonical_url, guid, outlet, url, title, ts,"
-            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO items (canonical_url, guid, guid_scope, outlet, url, title, ts,"
+            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 item.canonical_url,
                 guid,
+                guid_scope if guid else None,
                 item.outlet,
                 item.url,
                 item.title,
@@ -145,6 +175,20 @@ class ItemState:
             ),
         )
         return int(cur.lastrowid or 0) if cur.rowcount else 0
+
+    def digest_of(self, canonical_url: str) -> bytes | None:
+        """The content digest recorded for a canonical URL (None: unknown URL or no digest)."""
+        row = self.conn.execute(
+            "SELECT digest FROM items WHERE canonical_url = ?", (canonical_url,)
+        ).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def set_digest(self, canonical_url: str, digest: bytes) -> None:
+        """Record the content digest of the entry just ingested for this canonical URL."""
+        self.conn.execute(
+            "UPDATE items SET digest = ? WHERE canonical_url = ? AND digest IS NOT ?",
+            (digest, canonical_url, digest),
+        )
 
     def count(self) -> int:
         """How many items are recorded."""

@@ -1,4 +1,4 @@
-"""URL serialization (WHATWG) and canonical URLs, the identity key for exact dedup.
+"""URL serialization (WHATWG, by the ada parser) and canonical URLs, the identity key for exact dedup.
 
 `serialize_url` is what goes into an item file; `canonical_url` is what two captures of the same
 article share (see docs/FORMAT.md, "Canonical URLs"). Neither ever raises: garbage in gives a
@@ -12,7 +12,7 @@ import string
 from collections.abc import Callable
 from urllib.parse import unquote
 
-import idna
+import ada_url
 
 __all__ = [
     "OUTLET_RULES",
@@ -24,123 +24,42 @@ __all__ = [
     "serialize_url",
 ]
 
-_SPECIAL_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443", "ftp": "21"}
-_SPECIAL = set(_SPECIAL_PORTS) | {"file"}
-
-# WHATWG percent-encode sets (https://url.spec.whatwg.org/#percent-encoded-bytes), on top of
-# the C0 control set (< 0x20, 0x7F and everything non-ASCII).
-_FRAGMENT_SET = frozenset(' "<>`')
-_QUERY_SET = frozenset(' "#<>')
-_SPECIAL_QUERY_SET = _QUERY_SET | {"'"}
-_PATH_SET = _QUERY_SET | frozenset("?`{}")
-_USERINFO_SET = _PATH_SET | frozenset("/:;=@[\\]^|")
-
-_HEX = frozenset(string.hexdigits)
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 _PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
 
 
-def _encode(text: str, extra: frozenset[str]) -> str:
-    """Percent-encode `text` with a WHATWG set; existing %XX (and lone %) are left as they are."""
+def serialize_url(url: str) -> str:
+    """Serialize `url` with the WHATWG URL parser (ada); idempotent and never raises.
+
+    What the parser refuses (no scheme, an invalid host, ...) is stripped and percent-encoded
+    (controls, space, non-ASCII) and parsed once more; `is_http_url` rejects what stays refused.
+    """
+    text = str(url)
+    href = _parse(text)
+    if href is not None:
+        return href
+    safe = _best_effort(text)
+    return _parse(safe) or safe  # the encoded form may parse (a space in an opaque host)
+
+
+def _parse(text: str) -> str | None:
+    try:
+        return str(ada_url.URL(text).href)
+    except (ValueError, TypeError, UnicodeError):
+        return None
+
+
+def _best_effort(text: str) -> str:
+    """A URL-safe form of text that is no URL: trimmed, tabs/newlines dropped, the rest encoded."""
+    text = text.strip(_C0_AND_SPACE).replace("\t", "").replace("\n", "").replace("\r", "")
     out: list[str] = []
     for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code >= 0x7F or ch in extra:
+        if ord(ch) <= 0x20 or ord(ch) >= 0x7F:
             out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
         else:
             out.append(ch)
     return "".join(out)
-
-
-def _serialize_host(host: str) -> str:
-    """Lowercase, percent-decode and IDNA-encode a host; best effort on invalid names."""
-    if host.startswith("["):  # IPv6 literal: keep as typed, lowercased
-        return host.lower()
-    decoded = unquote(host).rstrip(".") if "%" in host else host
-    if decoded.isascii():
-        return decoded.lower()
-    try:
-        return idna.encode(decoded, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError, ValueError):
-        # Not a valid IDN: keep something readable and URL-safe rather than failing.
-        return _encode(decoded.lower(), frozenset(" "))
-
-
-def _resolve_dots(segments: list[str]) -> list[str]:
-    """Apply WHATWG single-dot and double-dot path segment rules."""
-    out: list[str] = []
-    for i, seg in enumerate(segments):
-        low = seg.lower()
-        last = i == len(segments) - 1
-        if low in ("..", ".%2e", "%2e.", "%2e%2e"):
-            if out:
-                out.pop()
-            if last:
-                out.append("")
-        elif low in (".", "%2e"):
-            if last:
-                out.append("")
-        else:
-            out.append(seg)
-    return out
-
-
-def serialize_url(url: str) -> str:
-    """Serialize `url` as the WHATWG URL serializer would; idempotent and never raises."""
-    try:
-        return _serialize(url)
-    except Exception:  # contract: never raise on garbage input, return a best effort
-        return _encode(str(url).strip(), frozenset(" "))
-
-
-def _serialize(url: str) -> str:
-    text = url.strip("".join(chr(c) for c in range(0x21)))
-    text = text.replace("\t", "").replace("\n", "").replace("\r", "")
-    m = _SCHEME_RE.match(text)
-    if not m:
-        return _encode(text, frozenset(" "))
-    scheme, rest = m.group(1).lower(), m.group(2)
-    if scheme not in _SPECIAL:
-        # Opaque or non-special URL: only the C0 control set applies (plus space for safety).
-        return f"{scheme}:{_encode(rest, frozenset(' '))}"
-    rest = rest.replace("\\", "/")
-    rest = rest.lstrip("/")
-    fragment: str | None = None
-    if "#" in rest:
-        rest, fragment = rest.split("#", 1)
-    query: str | None = None
-    if "?" in rest:
-        rest, query = rest.split("?", 1)
-    authority, slash, path = rest.partition("/")
-    path = slash + path
-    userinfo = ""
-    if "@" in authority:
-        creds, authority = authority.rsplit("@", 1)
-        user, _, password = creds.partition(":")
-        userinfo = _encode(user, _USERINFO_SET)
-        if password:
-            userinfo += ":" + _encode(password, _USERINFO_SET)
-        if userinfo:
-            userinfo += "@"
-    host, port = authority, ""
-    port_match = re.match(r"^(.*?):(\d*)$", authority)
-    if port_match and not authority.endswith("]"):
-        host, port = port_match.group(1), port_match.group(2)
-    if port:
-        port = port.lstrip("0") or "0"
-        if port == _SPECIAL_PORTS.get(scheme):
-            port = ""
-    out = f"{scheme}://{userinfo}{_serialize_host(host)}"
-    if port:
-        out += ":" + port
-    segments = _resolve_dots(path.split("/")[1:]) if path else [""]
-    out += "/" + "/".join(_encode(s, _PATH_SET) for s in segments)
-    if query is not None:
-        out += "?" + _encode(query, _SPECIAL_QUERY_SET)
-    if fragment is not None:
-        out += "#" + _encode(fragment, _FRAGMENT_SET)
-    return out
 
 
 def is_http_url(url: str) -> bool:

@@ -17,8 +17,8 @@ import pytest
 # Matching needs dedup's text normalization; until it exists the alerts tests skip, not crash.
 pytest.importorskip("dedup.text", reason="dedup.text (html_to_text, normalize_text) not present")
 
-from alerts.config import AlertsConfig  # noqa: E402 - after the skip check on purpose
 from alerts.service import StoryRef  # noqa: E402
+from conf.alerts import AlertsConfig  # noqa: E402 - after the skip check on purpose
 from store.imports import read_item_file  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alerts"

@@ -9,14 +9,19 @@ from store.imports import read_item_file
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def fixture_bodies() -> list[str]:
-    """The body of each fixture file that is an item (notes and other files are skipped)."""
-    bodies = []
+def fixture_items() -> dict[str, str]:
+    """Body by path (relative to tests/fixtures) of each fixture file that is an item."""
+    bodies = {}
     for path in sorted(FIXTURES.rglob("*")):
         if path.suffix not in (".md", ".txt") or path.name == "PROVENANCE.md":
             continue
         try:
-            bodies.append(read_item_file(path).body)
+            bodies[path.relative_to(FIXTURES).as_posix()] = read_item_file(path).body
         except Exception:  # noqa: BLE001 - notes and non-item files are not documents
             continue
     return bodies
+
+
+def fixture_bodies() -> list[str]:
+    """The body of each fixture file that is an item (notes and other files are skipped)."""
+    return list(fixture_items().values())

@@ -66,8 +66,8 @@ def run(argv: list[str]) -> int:
 
     settings: dict[str, Any] = {
         "DOWNLOADER_MIDDLEWARES": {
-            "feedwatch.replay.WarcReplayMiddleware": 950,
-            "feedwatch.replay.WarcRecordMiddleware": 960,
+            "crawler.replay.WarcReplayMiddleware": 950,
+            "crawler.replay.WarcRecordMiddleware": 960,
         },
         "FEEDWATCH_REPLAY": args.replay or "",
         "FEEDWATCH_RECORD": args.record or "",

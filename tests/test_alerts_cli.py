@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from alerts_helpers import FIXTURES, KOREA, PUTIN, Clock, make_config, memory_db, story, webhook
 
-from alerts import cli as alerts_cli
 from alerts.service import AlertService
-from feedwatch.config import Config
+from conf.schema import Config
+from feedwatch import alerts_commands as alerts_cli
 
 RULES = {
     "channels": {"hook": {"kind": "apprise", "url": "json://127.0.0.1:1/x"}},

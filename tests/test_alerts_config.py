@@ -8,8 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from alerts.config import AlertsConfig, check_no_inline_secret
-from feedwatch.config import ConfigError, load_config
+from conf.alerts import AlertsConfig, check_no_inline_secret
+from conf.schema import ConfigError, load_config
 
 GOOD = {
     "channels": {

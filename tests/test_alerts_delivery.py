@@ -93,7 +93,8 @@ def test_failing_webhook_loses_nothing_and_delivers_once(tmp_path: Path) -> None
         assert len(hook.received) == 1
     record = _lines(tmp_path / "alerts.jsonl")[0]
     assert record["story_id"] == 1 and record["rule"] == "korea" and record["outlet"] == "rfi"
-    assert record["kind"] == "match" and record["alert_id"] >= 1
+    assert record["kind"] == "match" and record["alert_id"].startswith("fw-")
+    assert record["alert_id"] == payload["alert_id"]  # every channel carries the same id
 
 
 def test_undelivered_alerts_go_out_on_the_next_run(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from alerts_helpers import KOREA, KOREA_TRADITIONAL, PUTIN, Clock, make_config, memory_db, story
 
-from alerts.config import DigestConfig
 from alerts.digest import next_due_ms
 from alerts.service import AlertService
+from conf.alerts import DigestConfig
 
 HALF_HOUR = 1800
 START = 1_700_000_000 // HALF_HOUR * HALF_HOUR + 60  # one minute into a 30-minute period

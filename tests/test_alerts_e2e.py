@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from alerts_helpers import Webhook, webhook
+
+pytestmark = pytest.mark.slow  # two subprocess crawls of the bundled snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "feedwatch" / "data" / "snapshot.warc.gz"

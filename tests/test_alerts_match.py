@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from alerts_helpers import DW_UKRAINE, KOREA, KOREA_TRADITIONAL, PUTIN, REPOST_RFI, REPOST_VOA
 
-from alerts.config import WatchRule
 from alerts.match import match_rule
+from conf.alerts import WatchRule
 from store.imports import read_item_file
 
 

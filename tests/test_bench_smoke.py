@@ -84,3 +84,18 @@ def test_archive_items_are_valid_distinct_item_files(tmp_path: Path) -> None:
     source = real[n - len(real)]  # variant 1 of real item n - len(real): CJK shifted
     assert variant.body != source.body and len(variant.body) == len(source.body)
     assert any(i.url.startswith("https://repost.example/") for i in items)
+
+
+def test_poll_bench_measures_no_rows_and_no_files_for_restamped_feeds(tmp_path: Path) -> None:
+    from bench import bench_poll
+
+    r = bench_poll.run(items=8, per_feed=2, polls=1, workdir=tmp_path)
+    assert r["first"]["files_written"] > 0 and r["first"]["rows"] > 0
+    before, restamped, trailer = r["before"], r["restamped"], r["trailer"]
+    assert before["rows"] == 4  # one dedup row per known full-text entry, every poll
+    assert restamped["rows"] == trailer["rows"] == 0 and restamped["bytes"] == 0
+    assert before["files_written"] == restamped["files_written"] == trailer["files_written"] == 0
+    assert all(side["run_rows"] == 2 for side in (before, restamped, trailer))
+    assert "feeds 0 parsed, 2 unchanged" in restamped["polls"][0]["outlets"][0]
+    assert "0 seen, 4 unchanged" in trailer["polls"][0]["outlets"][0]
+    assert "| **poll / first crawl** |" in bench_poll.table(r, "python bench/bench_poll.py")

@@ -11,6 +11,7 @@ from feedwatch.cli import build_parser, main
 COMMANDS = [
     ["crawl"],
     ["fetch", "https://example.org/"],
+    ["add", "https://example.org/"],
     ["run"],
     ["status"],
     ["import", "x"],

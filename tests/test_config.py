@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import ConfigError, load_config, parse_duration
+from conf.schema import ConfigError, load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,13 +66,16 @@ def test_bad_durations(text: object) -> None:
         parse_duration(text)
 
 
-def test_bundled_demo_config_is_the_default_with_the_mirror_enabled() -> None:
+def test_bundled_demo_config_is_the_default_with_the_mirror_and_rfi_tw_added() -> None:
     default = load_config(ROOT / "config.yaml").model_dump(exclude={"archive_dir", "state_db"})
     demo = load_config(ROOT / "feedwatch" / "data" / "demo-config.yaml").model_dump(
         exclude={"archive_dir", "state_db"}
     )
     assert default["outlets"]["epochtimes_mirror"]["enabled"] is False
     default["outlets"]["epochtimes_mirror"]["enabled"] = True
+    # The demo adds RFI's Traditional edition, to show its stories merged with the Simplified ones.
+    tw = {"url": "https://www.rfi.fr/tw/rss", "via": None, "full_text": False}
+    default["outlets"]["rfi"]["feeds"].append(tw)
     for section in (default, demo):  # channel paths resolve next to each file
         for channel in section["alerts"]["channels"].values():
             channel["path"] = channel["path"] and channel["path"].name
@@ -80,7 +83,7 @@ def test_bundled_demo_config_is_the_default_with_the_mirror_enabled() -> None:
 
 
 def test_config_knows_every_spider_kind_of_the_registry() -> None:
-    from feedwatch.config import SPIDER_KINDS
+    from conf.schema import SPIDER_KINDS
     from spiders.registry import SPIDER_KINDS as REGISTRY
 
     assert set(SPIDER_KINDS) == set(REGISTRY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def _local(data: bytes, base: str, *hosts: str) -> bytes:
 
 
 @pytest.fixture()
-def site(tmp_path: Path) -> tuple[FeedServer, Path]:
-    server = FeedServer({})
-    base = server.start()
+def site(tmp_path: Path, feed_server: FeedServer) -> Iterator[tuple[FeedServer, Path]]:
+    server = feed_server
+    base = server.base_url
     server.set_route(
         "/cn/rss", _local(_read("rfi/rfi_rss_built.xml"), base, "https://www.rfi.fr"), RSS
     )
@@ -84,7 +85,6 @@ outlets:
         encoding="utf-8",
     )
     yield server, config
-    server.stop()
 
 
 def _crawl(config: Path) -> subprocess.CompletedProcess[str]:
@@ -138,6 +138,7 @@ def test_crawl_stores_each_story_once_in_the_item_format(site: tuple[FeedServer,
     assert server.requests[RFI_ARTICLE_PATH] == 1
 
 
+@pytest.mark.slow  # two subprocess crawls, one starting worker processes
 def test_extraction_workers_store_the_same_files_as_inline(
     site: tuple[FeedServer, Path], tmp_path: Path
 ) -> None:

@@ -10,10 +10,10 @@ import opencc
 import pytest
 from pydantic import ValidationError
 
-from dedup.cli import cluster_files, explain_files
+from conf.dedup import DedupConfig
 from dedup.clusters import load_cluster
-from dedup.config import DedupConfig
 from dedup.engine import DedupEngine, Document
+from feedwatch.dedup_commands import cluster_files, explain_files
 from store.imports import read_item_file
 from store.urls import canonical_url
 

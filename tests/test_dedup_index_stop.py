@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conf.dedup import DedupConfig
 from dedup.compare import features_of_html, features_of_text, verification_features
-from dedup.config import DedupConfig
 from dedup.engine import DedupEngine, Document
 from dedup.index import AnchorTable, NearIndex, _SortedTable, create_tables
 from dedup.verify import common_count

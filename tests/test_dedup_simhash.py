@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dedup.index import NearIndex, SimhashTables, anchors_of, create_tables
 from dedup.simhash import (
+    codepoint_shingle_hashes,
     feature_hash,
     feature_strings,
     fingerprint,
@@ -70,6 +71,18 @@ def test_fast_path_equals_reference_on_any_text(text: str, n: int) -> None:
     assert fingerprint(text, n) == fingerprint_reference(text, n)
     hashes = shingle_hashes(text, n)
     assert hashes.tolist() == [feature_hash(f) for f in feature_strings(text, n)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 0x10FFFF), max_size=12), st.integers(1, 6))
+def test_codepoint_hashes_equal_feature_hash(cps: list[int], n: int) -> None:
+    got = codepoint_shingle_hashes(np.array(cps, dtype=np.uint32), n).tolist()
+    if not cps:
+        assert got == []
+        return
+    width = min(n, len(cps))
+    grams = [cps[i : i + width] for i in range(len(cps) - width + 1)]
+    assert got == [feature_hash("".join(map(chr, g))) for g in grams]
 
 
 def test_mirror_and_feed_fingerprints_are_close_different_articles_far() -> None:

@@ -12,8 +12,8 @@ from scrapy.http import Response, XmlResponse
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import TimeoutError as TxTimeoutError
 
-from feedwatch.config import FeedConfig
-from feedwatch.httpstate import (
+from conf.schema import FeedConfig
+from crawler.httpstate import (
     ConditionalGetMiddleware,
     FeedDeferred,
     FeedNotModified,
@@ -23,7 +23,7 @@ from feedwatch.httpstate import (
     parse_retry_after,
     parse_ttl,
 )
-from feedwatch.items import FeedEntry
+from spiders.items import FeedEntry
 
 FEED = "https://example.org/rss"
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"
@@ -148,8 +148,22 @@ def test_unchanged_body_is_skipped(db: Path) -> None:
     with pytest.raises(FeedUnchanged):
         fetch_ok(mw2)
     assert mw2.stats.get_value("httpstate/unchanged") == 1
+    # A restamped channel (RDF: <dc:date> before the first <item>) is still the same feed.
     mw3 = make_mw(db, clock)
-    request = fetch_ok(mw3, BODY.replace(b"</channel>", b"<!-- x --></channel>", 1))
+    with pytest.raises(FeedUnchanged):
+        fetch_ok(mw3, BODY.replace(b"2015-03-16T08:38:27Z", b"2015-03-16T09:00:00Z", 1))
+    mw4 = make_mw(db, clock)
+    request = fetch_ok(mw4, BODY.replace(b" </item>\n</rdf:RDF>", b"<!-- x --></item></rdf:RDF>"))
+    assert request.meta["httpstate"] == "changed"
+
+
+def test_whole_body_hash_when_the_unchanged_check_is_off(db: Path) -> None:
+    clock = Clock()
+    mw = make_mw(db, clock, FEEDWATCH_UNCHANGED_CHECK=False)
+    fetch_ok(mw)
+    mw.spider_closed(None, "finished")
+    mw2 = make_mw(db, clock, FEEDWATCH_UNCHANGED_CHECK=False)
+    request = fetch_ok(mw2, BODY.replace(b"2015-03-16T08:38:27Z", b"2015-03-16T09:00:00Z", 1))
     assert request.meta["httpstate"] == "changed"
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import load_config
-from feedwatch.ingest import Ingestor, Story
+from conf.schema import load_config
+from ingest.ingestor import Ingestor, Story
 from store.format import StoredItem, parse_item
 from store.imports import read_item_file
 from store.state import open_state

@@ -33,7 +33,7 @@ from servers.faultserver import (
 from store.format import StoredItem, parse_item, render_item
 from store.urls import canonical_url
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # one subprocess crawl of 20 faults
 
 MAX_BODY = 2_000_000  # http.max_body_bytes of the test config
 TIMEOUT_S = 2  # http.timeout of the test config: stalls longer than this must fail

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from servers.faultserver import OUTLETS, Answer, FaultServer, item_link, nsc413, rss
 
-from feedwatch.guards import blocked_address_reason
+from crawler.guards import blocked_address_reason
 from store.format import parse_item
 from store.imports import read_item_file
 from store.sanitize import find_danger, sanitize_body, strip_control_chars

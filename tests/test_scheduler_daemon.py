@@ -18,8 +18,8 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedwatch.config import Config, FeedConfig, OutletConfig, ScheduleConfig
-from feedwatch.httpstate import FeedState, FeedStateStore
+from conf.schema import Config, FeedConfig, OutletConfig, ScheduleConfig
+from crawler.httpstate import FeedState, FeedStateStore
 from scheduler.daemon import Daemon, DaemonOptions
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import outlet_lock
@@ -176,7 +176,7 @@ def test_sigterm_stops_the_daemon_and_its_crawl_then_a_restart_resumes(tmp_path:
             f"""
             import logging, sys
             from pathlib import Path
-            from feedwatch.config import Config, FeedConfig, OutletConfig, ScheduleConfig
+            from conf.schema import Config, FeedConfig, OutletConfig, ScheduleConfig
             from scheduler.daemon import DaemonOptions, run_daemon
             logging.basicConfig(level=logging.INFO)
             outlet = OutletConfig.model_construct(
@@ -304,7 +304,7 @@ def test_no_enabled_outlet_or_bad_cron_is_a_clean_error(tmp_path: Path) -> None:
 
 
 def test_pending_alerts_get_their_own_job_and_do_not_disturb_crawls(tmp_path: Path) -> None:
-    from alerts.config import AlertsConfig
+    from conf.alerts import AlertsConfig
 
     config = make_config(tmp_path, {"voa": every(3600)})
     config.alerts = AlertsConfig.model_validate(

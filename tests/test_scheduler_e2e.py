@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 from servers.feedserver import FeedServer
 
-from feedwatch.config import load_config
+from conf.schema import load_config
 from scheduler.daemon import Daemon, DaemonOptions
 from scheduler.jobstate import JobStateDB
+
+pytestmark = pytest.mark.slow  # subprocess crawls, a stalled feed, a daemon
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler"
@@ -31,12 +33,12 @@ DW_ITEMS = 8  # DW items kept for the test (each one costs an article request on
 ET_HELD_BACK = 3  # newest Epoch Times items served only after the feed "changes"
 
 # `python -m feedwatch` with the ConditionalGetMiddleware in the downloader middlewares, so the
-# test exercises it whether or not feedwatch/settings.py lists it yet (adding it twice is a no-op).
+# test exercises it whether or not crawler/settings.py lists it yet (adding it twice is a no-op).
 DRIVER = textwrap.dedent(
     """
     import sys
-    from feedwatch import settings
-    from feedwatch.httpstate import MIDDLEWARE_ORDER, MIDDLEWARE_PATH
+    from crawler import settings
+    from crawler.httpstate import MIDDLEWARE_ORDER, MIDDLEWARE_PATH
     settings.DOWNLOADER_MIDDLEWARES = {
         **settings.DOWNLOADER_MIDDLEWARES, MIDDLEWARE_PATH: MIDDLEWARE_ORDER
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from servers.feedserver import FeedServer
@@ -14,9 +13,9 @@ RSS = b"<rss><channel><title>t</title></channel></rss>"
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer({"/rss": (RSS, "application/rss+xml")}) as srv:
-        yield srv
+def server(feed_server: FeedServer) -> FeedServer:
+    feed_server.set_route("/rss", RSS, "application/rss+xml")
+    return feed_server
 
 
 def get(url: str, timeout: float = 5, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -66,9 +65,22 @@ def test_faults_status_retry_after_and_count(server: FeedServer) -> None:
     assert get(server.url("/rss"))[0] == 200
 
 
-def test_stall_makes_the_client_time_out(server: FeedServer) -> None:
-    server.set_fault("/rss", stall=30)
-    with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
-        get(server.url("/rss"), timeout=0.5)
-    server.set_fault("/rss")
-    assert get(server.url("/rss"))[0] == 200
+def test_stall_makes_the_client_time_out() -> None:
+    # Its own server: stopping it releases the stalled handler, which would outlive the test.
+    with FeedServer({"/rss": (RSS, "application/rss+xml")}) as server:
+        server.set_fault("/rss", stall=30)
+        with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
+            get(server.url("/rss"), timeout=0.5)
+        server.set_fault("/rss")
+        assert get(server.url("/rss"))[0] == 200
+
+
+def test_the_shared_server_starts_each_test_fresh(feed_server: FeedServer) -> None:
+    """`feed_server` is shared by the session: what a test set or counted is gone after it."""
+    assert feed_server.total_requests() == 0
+    assert get(feed_server.url("/rss"))[0] == 404  # the route the other tests set is gone
+    feed_server.set_fault("/x", status=500)
+    feed_server.set_route("/y", b"y")
+    feed_server.reset()
+    assert get(feed_server.url("/x"))[0] == 404 and get(feed_server.url("/y"))[0] == 404
+    assert feed_server.requests["/x"] == 1 and feed_server.total_requests() == 2

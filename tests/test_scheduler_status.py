@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import Config, FeedConfig, OutletConfig
-from feedwatch.httpstate import FeedState, FeedStateStore
+from conf.schema import Config, FeedConfig, OutletConfig
+from crawler.httpstate import FeedState, FeedStateStore
 from scheduler.jobstate import JobStateDB, ensure_schema
 from scheduler.locks import OutletLocked, is_locked, lock_path, outlet_lock
 from scheduler.status import consecutive_failures, status_report

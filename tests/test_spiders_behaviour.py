@@ -13,16 +13,16 @@ from scrapy.http.headers import Headers
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from feedwatch.config import FeedConfig, OutletConfig
-from feedwatch.items import FeedEntry
-from feedwatch.middlewares import AlreadyStored
+from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
 from spiders.epochtimes import raw_contents
+from spiders.exceptions import AlreadyStored
 from spiders.fallback import extract_with_trafilatura
 from spiders.gfwbreaker import index_links
+from spiders.items import FeedEntry
 from spiders.registry import SPIDER_KINDS, spider_class_for
 from spiders.rfi import extract_rfi_body
-from spiders.testing import make_response, make_spider, read_fixture
+from spiders.testing import collect, make_response, make_spider, read_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outlets"
 RSS = "application/rss+xml; charset=utf-8"
@@ -31,7 +31,7 @@ FEED = FeedConfig(url="https://example.org/feed.xml", full_text=True)
 
 def _parse(kind: str, body: bytes, content_type: str = RSS, feed: FeedConfig = FEED) -> list:
     spider = make_spider(kind, feed, ["example.org"])
-    return list(spider.parse_feed(make_response(feed.url, body, content_type, {"feed": feed})))
+    return collect(spider.parse_feed(make_response(feed.url, body, content_type, {"feed": feed})))
 
 
 def _rfi_page() -> str:
@@ -218,7 +218,7 @@ def test_one_broken_entry_is_skipped(
 
     monkeypatch.setattr(spider, "entry_body", flaky)
     with caplog.at_level(logging.WARNING):
-        outputs = list(spider.parse_feed(make_response(FEED.url, body, RSS, {"feed": FEED})))
+        outputs = collect(spider.parse_feed(make_response(FEED.url, body, RSS, {"feed": FEED})))
     assert len(outputs) == 59
     assert "skipped entry 2 of" in caplog.text and "RuntimeError: boom" in caplog.text
 
@@ -258,7 +258,7 @@ def test_article_without_body_keeps_the_summary(caplog: pytest.LogCaptureFixture
     spider, request = _article_request()
     response = HtmlResponse(request.url, body=b"<html><body></body></html>", request=request)
     with caplog.at_level(logging.WARNING):
-        outputs = list(spider.parse_article(response))
+        outputs = collect(spider.parse_article(response))
     assert outputs[0].body_html == "摘要" and outputs[0].full_text is False
     assert "no body extracted" in caplog.text
 
@@ -268,7 +268,7 @@ def test_article_page_fills_the_body() -> None:
     response = HtmlResponse(
         request.url, body=_rfi_page().encode(), request=request, encoding="utf-8"
     )
-    (entry,) = list(spider.parse_article(response))
+    (entry,) = collect(spider.parse_article(response))
     assert entry.full_text is True and entry.body_html.startswith("<div>30/11/2025 - 10:13</div>")
 
 
@@ -305,3 +305,17 @@ def test_a_character_reference_to_no_character_does_not_break_the_feed(ref: str)
     assert entry.link == "https://e.org/1"
     assert entry.title.startswith("a") and entry.title.endswith("b")
     entry.title.encode("utf-8")  # no lone surrogate left in the text
+
+
+@pytest.mark.parametrize("kind", sorted(SPIDER_KINDS))
+def test_the_crawl_uses_the_callbacks_the_tests_call(kind: str) -> None:
+    """One callback path: the requests of a crawl name parse_feed / parse_article themselves."""
+    feed = FeedConfig(url="https://example.org/feed.xml", full_text=False)
+    spider = make_spider(kind, feed, ["example.org"])
+    (request,) = list(spider.start_requests())
+    assert request.callback == spider.parse_feed
+    entry = FeedEntry(
+        outlet=kind, title="t", url="https://example.org/a", body_html="摘要", full_text=False
+    )
+    follow = spider.follow_entry(entry, feed)
+    assert isinstance(follow, scrapy.Request) and follow.callback == spider.parse_article

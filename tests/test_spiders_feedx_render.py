@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.config import FeedConfig
-from spiders.testing import make_response, make_spider, read_fixture
+from conf.schema import FeedConfig
+from spiders.testing import collect, make_response, make_spider, read_fixture
 from store.format import parse_item, render_item
 from store.normalize import to_stored_item
 
@@ -27,7 +27,7 @@ def test_feedx_entries_render_to_real_item_bytes(outlet: str) -> None:
     spider = make_spider(outlet, feed)
     body = read_fixture(FIXTURES / outlet / f"feedx_{outlet}_reconstructed.xml")
     response = make_response(url, body, "application/rss+xml; charset=utf-8", {"feed": feed})
-    entries = list(spider.parse_feed(response))
+    entries = collect(spider.parse_feed(response))
     real = {}
     for path in sorted((FIXTURES / outlet / "items").glob("*.md")):
         data = path.read_bytes()

@@ -88,7 +88,7 @@ def test_upgraded_body_is_reindexed(site: Site) -> None:
     full = read_item_file(Path(__file__).parent / "fixtures/alerts/rfi_1000000_putin_icc.md")
     chapo = full.body.split("</strong>")[0] + "</strong></p>"
     site.ingestor.ingest(
-        __import__("feedwatch.ingest").ingest.Story(
+        __import__("ingest.ingestor").ingest.Story(
             "rfi",
             __import__("store.urls").urls.canonical_url(full.url),
             StoredItem(full.ts, full.title, full.url, chapo),

@@ -1,4 +1,4 @@
-"""feedwatch.workers: extraction in worker processes, storing on one ordered thread."""
+"""spiders.workers: extraction in worker processes, storing on one ordered thread."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from feedwatch.workers import SerialThread, WorkerPool
+from spiders.workers import SerialThread, WorkerPool
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def test_a_dead_worker_costs_one_inline_call_and_the_next_call_gets_a_new_pool(
         finally:
             pool.close()
 
-    with caplog.at_level(logging.WARNING, logger="feedwatch.workers"):
+    with caplog.at_level(logging.WARNING, logger="spiders.workers"):
         after_crash, next_call = asyncio.run(calls())
     assert after_crash == os.getpid()  # retried inline
     assert next_call != os.getpid()  # a fresh worker
@@ -61,7 +61,7 @@ def test_a_script_without_a_main_guard_does_not_run_again_in_the_workers(tmp_pat
         textwrap.dedent(
             """
             import asyncio, os
-            from feedwatch.workers import WorkerPool
+            from spiders.workers import WorkerPool
             print("script ran", flush=True)
             pool = WorkerPool(2)
             pid = asyncio.run(pool.run(os.getpid))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedwatch.config import Config, load_config
-from feedwatch.ingest import Ingestor, Outcome, Story
+from conf.schema import Config, load_config
+from ingest.ingestor import Ingestor, Outcome, Story
 from store.format import StoredItem
 from store.imports import read_item_file
 from store.state import open_state

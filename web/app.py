@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from flask import Flask, Response, abort, g, render_template, request, url_for
 
-from feedwatch.config import Config
+from conf.schema import Config
 from web.feeds import DEFAULT_ENTRIES, FeedMeta, atom_feed, build_entries, etag_of, json_feed
 from web.index import IndexKeeper, SearchOrder, WebIndex, parse_cursor
 from web.queries import StateReader, StateUnavailable, iter_config_feeds

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from feedwatch.config import Config, ConfigError
+from conf.schema import Config, ConfigError
 from store.archive import atomic_write_bytes
 
 

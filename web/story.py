@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from dedup.config import DedupConfig
+from conf.dedup import DedupConfig
 from dedup.text import html_to_text
 from store.format import ItemFormatError, StoredItem
 from store.imports import read_item_file

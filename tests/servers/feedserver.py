@@ -139,6 +139,13 @@ class FeedServer(LocalServer):
                 stall, status, None if retry_after is None else str(retry_after), times
             )
 
+    def reset(self) -> None:
+        """Back to a fresh server on the same port: no routes, no faults, no counts."""
+        with self._lock:
+            self._routes.clear()
+            self._faults.clear()
+        self.reset_counts()
+
     def reset_counts(self) -> None:
         """Forget the request/byte counts and the log (routes and faults stay)."""
         with self._lock:

@@ -23,7 +23,8 @@ class LocalServer:
         """Listen on a free port of 127.0.0.1; returns the base URL."""
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        # A short poll interval: stop() waits for it (the default 0.5 s, per server, per test).
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
         host, port = self._httpd.server_address[:2]
         self.base_url = f"http://{host!s}:{port}"
         return self.base_url

@@ -1,0 +1,150 @@
+"""Load and validate config.yaml; errors name the key's path and give a hint."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from conf.alerts import AlertsConfig
+from conf.base import ConfigError, StrictModel, parse_duration
+from conf.dedup import DedupConfig
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class ScheduleConfig(StrictModel):
+    """When an outlet is crawled: a fixed interval (with jitter) or a cron expression."""
+
+    every: float | None = 1800.0
+    cron: str | None = None
+    jitter: float = 0.0
+
+    @field_validator("every", "jitter", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value < 60:
+            raise ValueError("crawl at most once a minute: use 60s or more")
+        return value
+
+
+class FeedConfig(StrictModel):
+    """One feed URL of an outlet."""
+
+    url: str
+    via: str | None = None  # the intermediary (feedx, gfw-breaker); None for the outlet itself
+    full_text: bool | Literal["auto"] = "auto"  # False: fetch article pages for the body
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+# The spider kinds in spiders/registry.py (kept here so loading a config does not import
+# Scrapy; a test checks the two lists agree).
+SPIDER_KINDS = ("rfi", "dw", "voa", "epochtimes", "gfwbreaker", "generic")
+
+
+class OutletConfig(StrictModel):
+    """An outlet: where its feeds are, which spider parses them, when to crawl."""
+
+    title: str = ""
+    spider: str = "generic"
+    enabled: bool = True
+    domains: list[str] = Field(default_factory=list)  # article pages outside these are not fetched
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    feeds: list[FeedConfig] = Field(min_length=1)
+
+    @field_validator("spider")
+    @classmethod
+    def _known_spider(cls, value: str) -> str:
+        if value not in SPIDER_KINDS:
+            raise ValueError(
+                f"unknown spider {value!r}; use one of {', '.join(SPIDER_KINDS)}"
+                " ('generic' reads any RSS/Atom/RDF feed)"
+            )
+        return value
+
+
+class HttpConfig(StrictModel):
+    """Scrapy download settings shared by all outlets."""
+
+    timeout: float = 30.0
+    max_body_bytes: int = Field(10_000_000, gt=0)
+    concurrent_requests: int = Field(8, ge=1, le=64)
+    user_agent: str = "feedwatch/0.1"
+    autothrottle: bool = True  # adapt the request rate to each server's latency (politeness)
+    # Processes that parse feeds, extract article pages and sanitize bodies while the crawl
+    # goes on; 0: all in the crawl process (on 2 CPUs, workers gained no time: docs/BENCHMARKS.md).
+    extract_workers: int = Field(0, ge=0, le=32)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+
+class Config(StrictModel):
+    """The whole config.yaml."""
+
+    archive_dir: Path = Path("archive")
+    state_db: Path = Path("state/feedwatch.sqlite3")
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    outlets: dict[str, OutletConfig] = Field(default_factory=dict)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @field_validator("outlets")
+    @classmethod
+    def _outlet_names(cls, value: dict[str, OutletConfig]) -> dict[str, OutletConfig]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"outlet name {name!r} must be lowercase letters, digits and _")
+        return value
+
+
+def _describe(error: ErrorDetails) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = str(error["type"])
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check its spelling; see the commented config.yaml)"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message} (got {error.get('input')!r})"
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """Read and validate a config file; relative paths in it are resolved against its folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc.errors()[0])}") from exc
+    base = path.resolve().parent
+    config.archive_dir = base / config.archive_dir
+    config.state_db = base / config.state_db
+    config.alerts.resolve_paths(base)
+    return config

@@ -1,0 +1,1 @@
+"""The Scrapy crawl runtime: settings, spider loader, downloader middlewares, pipelines."""

@@ -1,0 +1,207 @@
+"""Ingest one story: exact dedup, near-duplicate dedup, archive write, state, alerts.
+
+Shared by the Scrapy store pipeline (crawls, fetches) and by `feedwatch import`, so a story is
+handled the same way whichever way it arrives. No Scrapy import here.
+
+Everything for one story happens in one `BEGIN IMMEDIATE` transaction: the check "is this story
+known?" and the writes that follow cannot interleave with another process (the daemon and a
+manual fetch), and the dedup record, the items row and the queued alerts commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from alerts.service import AlertService, DeliveryReport, StoryRef
+from conf.schema import Config
+from dedup.engine import Decision, DedupEngine, Document
+from store.archive import Archive
+from store.document import Body
+from store.format import StoredItem, parse_item
+from store.state import ItemState, SeenItem, write_transaction
+
+logger = logging.getLogger(__name__)
+
+OutcomeKind = Literal["new", "seen", "merged", "revision"]
+
+
+@dataclass
+class Story:
+    """What the ingest step needs to know about one incoming story."""
+
+    outlet: str
+    canonical_url: str
+    stored: StoredItem  # the item file as it would be written
+    first_seen_ms: int
+    guid: str | None = None
+    feed_url: str | None = None  # the feed that gave the GUID: its scope
+    full_text: bool = True
+    body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
+    body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
+    digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
+
+    @property
+    def html(self) -> str:
+        return self.body_html or self.stored.body
+
+    def document(self) -> Body:
+        """The story's one body document: dedup, alerts and the upgrade check all read it."""
+        if self.body is None or self.body.html != self.html:
+            self.body = Body(self.html)
+        return self.body
+
+
+@dataclass
+class Outcome:
+    """What happened to a story."""
+
+    kind: OutcomeKind
+    path: Path | None = None
+    story_id: int | None = None
+    upgraded: bool = False  # the story's file got this richer body
+    reasons: list[str] = field(default_factory=list)
+
+
+_OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
+    "new": "new",
+    "repost": "merged",
+    "revision": "revision",
+    "duplicate": "seen",
+}
+
+
+class Ingestor:
+    """Owns the archive, the items table and the dedup/alert services for one process."""
+
+    def __init__(self, config: Config, conn: sqlite3.Connection, *, alerts: bool = True) -> None:
+        self.config = config
+        self.conn = conn
+        self.archive = Archive(config.archive_dir)
+        self.items = ItemState(conn)
+        self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
+        wanted = config.alerts.rules or config.alerts.health.notify
+        self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
+
+    def ingest(self, story: Story) -> Outcome:
+        """Store a new story once; record reposts and revisions against their story."""
+        with write_transaction(self.conn):
+            outcome = self._ingest_locked(story)
+            if story.digest is not None:
+                # The next poll of this same content stops at the unchanged check.
+                self.items.set_digest(story.canonical_url, story.digest)
+            return outcome
+
+    def _ingest_locked(self, story: Story) -> Outcome:
+        seen = self.items.lookup(
+            story.canonical_url, story.guid, outlet=story.outlet, guid_scope=story.feed_url
+        )
+        if self.dedup is None:
+            if seen is not None:
+                return Outcome("seen", _path(seen.path), seen.story_id)
+            return self._store_new(story, story_id=None)
+
+        doc = Document(
+            key=story.stored.url,
+            canonical_url=story.canonical_url,
+            title=story.stored.title,
+            body_html=story.html,
+            outlet=story.outlet,
+            seen_ms=story.first_seen_ms,
+            full_text=story.full_text,
+            body=story.document(),
+        )
+        decision = self.dedup.classify(doc)
+        if seen is not None and decision.kind == "new":
+            # Known URL that dedup has no record of (e.g. dedup was switched on later).
+            return Outcome("seen", _path(seen.path), seen.story_id, reasons=["known URL"])
+        story_id = self.dedup.commit(doc, decision)
+        if decision.kind == "new":
+            return self._store_new(story, story_id)
+        return self._record_repost(story, decision, story_id, known=seen is not None)
+
+    def _store_new(self, story: Story, story_id: int | None) -> Outcome:
+        try:
+            path = self.archive.write_new(story.stored, story.canonical_url)
+        except FileExistsError:
+            # A crash between the file write and the commit: the complete file is already there.
+            path = self.archive.path_for(story.canonical_url, story.stored.ts)
+            logger.info("recovered %s written by an interrupted run", path)
+        row_id = self._record_item(story, story_id, path)
+        story_id = story_id if story_id is not None else row_id
+        if self.alerts is not None and self.config.alerts.rules:
+            # Inside the transaction: the alert is queued if and only if the story is stored.
+            self.alerts.on_new_story(
+                StoryRef(
+                    story_id=story_id,
+                    title=story.stored.title,
+                    url=story.stored.url,
+                    body_html=story.html,
+                    body_text=story.document().text,
+                    outlet=story.outlet,
+                    ts_ms=story.stored.ts,
+                    path=str(path),
+                )
+            )
+        return Outcome("new", path, story_id, reasons=["no stored story matches"])
+
+    def _record_repost(
+        self, story: Story, decision: Decision, story_id: int, *, known: bool
+    ) -> Outcome:
+        path = self._story_path(story_id)
+        if not known:
+            self._record_item(story, story_id, path)
+        upgraded = False
+        if decision.richer_body and path is not None and path.exists():
+            upgraded = self._upgrade(path, story.stored.body, story.document())
+        if self.alerts is not None and decision.kind == "repost":
+            self.alerts.on_repost(story_id, story.outlet, story.stored.url)
+        kind = _OUTCOME_OF_DECISION[decision.kind]
+        return Outcome(kind, path, story_id, upgraded, decision.reasons)
+
+    def _record_item(self, story: Story, story_id: int | None, path: Path | None) -> int:
+        return self.items.record(
+            SeenItem(
+                canonical_url=story.canonical_url,
+                outlet=story.outlet,
+                url=story.stored.url,
+                title=story.stored.title,
+                ts=story.stored.ts,
+                first_seen_ms=story.first_seen_ms,
+                story_id=story_id,
+                path=str(path) if path else None,
+            ),
+            story.guid,
+            story.feed_url,
+        )
+
+    def _story_path(self, story_id: int) -> Path | None:
+        row = self.conn.execute(
+            "SELECT path FROM items WHERE story_id = ? AND path IS NOT NULL ORDER BY id LIMIT 1",
+            (story_id,),
+        ).fetchone()
+        return _path(row[0]) if row else None
+
+    def _upgrade(self, path: Path, body: str, document: Body) -> bool:
+        """Give the story's file a richer body in place; its time, title and URL stay.
+
+        Richer by the measure dedup used to call it richer (`Body.text_length`), so an upgrade
+        dedup recorded is not refused here by another count.
+        """
+        current = parse_item(path.read_bytes())
+        if document.text_length <= Body(current.body).text_length:
+            return False
+        self.archive.replace(path, StoredItem(current.ts, current.title, current.url, body))
+        logger.info("upgraded %s with a richer body", path)
+        return True
+
+    def deliver_alerts(self) -> DeliveryReport | None:
+        """Send queued alerts (outside any transaction: it talks to the network)."""
+        return self.alerts.deliver_pending() if self.alerts is not None else None
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

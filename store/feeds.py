@@ -1,0 +1,73 @@
+"""The `feed_state` table: what we remember about each feed URL between crawls (its owner)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass, fields
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed_url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    body_sha256 TEXT,
+    last_status INTEGER,
+    last_fetch_ms INTEGER,
+    next_allowed_ms INTEGER,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    max_age_s INTEGER,
+    ttl_s INTEGER
+)
+"""
+
+
+@dataclass
+class FeedState:
+    """What we remember about one feed URL between crawls."""
+
+    feed_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    last_status: int | None = None
+    last_fetch_ms: int | None = None
+    next_allowed_ms: int | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    max_age_s: int | None = None
+    ttl_s: int | None = None
+
+
+_COLUMNS = [f.name for f in fields(FeedState)]
+
+
+class FeedStateStore:
+    """The `feed_state` table: one row of HTTP state per feed URL."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.execute(_SCHEMA)
+
+    def get(self, feed_url: str) -> FeedState | None:
+        """The stored state of a feed, or None when it was never fetched."""
+        row = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM feed_state WHERE feed_url = ?", (feed_url,)
+        ).fetchone()
+        return FeedState(*row) if row else None
+
+    def put(self, state: FeedState) -> None:
+        """Insert or replace a feed's state."""
+        values = asdict(state)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO feed_state ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+            [values[c] for c in _COLUMNS],
+        )
+
+    def all(self) -> list[FeedState]:
+        """Every stored feed state, ordered by URL."""
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM feed_state ORDER BY feed_url"
+        ).fetchall()
+        return [FeedState(*row) for row in rows]

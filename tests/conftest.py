@@ -1,0 +1,26 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from servers.feedserver import FeedServer
+
+
+@pytest.fixture(scope="session")
+def session_feed_server() -> Iterator[FeedServer]:
+    """One local feed server for the whole session (use `feed_server`, which resets it)."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def feed_server(session_feed_server: FeedServer) -> FeedServer:
+    """The session's feed server with no routes, faults or counts left by an earlier test.
+
+    For tests that need one plain server; tests that stall requests or stop the server start
+    their own.
+    """
+    session_feed_server.reset()
+    return session_feed_server
