@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from web_site import Site, make_site
 
+from ingest.ingestor import Story
 from store.format import StoredItem
 from store.imports import read_item_file
+from store.urls import canonical_url
 from web.index import IndexKeeper, WebIndex, index_path_for
 from web.queries import StateReader
 from web.searchtext import index_text, match_expression
@@ -88,9 +90,9 @@ def test_upgraded_body_is_reindexed(site: Site) -> None:
     full = read_item_file(Path(__file__).parent / "fixtures/alerts/rfi_1000000_putin_icc.md")
     chapo = full.body.split("</strong>")[0] + "</strong></p>"
     site.ingestor.ingest(
-        __import__("ingest.ingestor").ingest.Story(
+        Story(
             "rfi",
-            __import__("store.urls").urls.canonical_url(full.url),
+            canonical_url(full.url),
             StoredItem(full.ts, full.title, full.url, chapo),
             first_seen_ms=full.ts + 1000,
             full_text=False,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from dedup.t2s import to_simplified
+from dedup.text import to_simplified
 
 # CJK ideographs (unified, extension A, compatibility, extensions B-F in plane 2), kana, hangul.
 _CJK = re.compile(
