@@ -15,7 +15,7 @@ import shtab
 
 from conf.schema import DEFAULT_CONFIG, Config, ConfigError, load_config
 from conf.yamlfile import excerpt
-from feedwatch import __version__
+from feedwatch import __version__, read_commands
 from feedwatch.errors import UsageError, one_line
 from feedwatch.interrupts import Interrupted, handlers_installed
 from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(p)
 
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
+    read_commands.add_serve_options(p, flag=True)
     _add_config(p)
 
     p = sub.add_parser("status", help="per-outlet health; exits 1 when an outlet keeps failing")
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=shtab.SUPPORTED_SHELLS, help="the shell to complete for")
     _add_config(p)
+    read_commands.add_parsers(sub, _add_config)
     return parser
 
 
@@ -389,6 +391,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = DaemonOptions(announce=None if args.quiet else announce)
     check_paths(_config(args))
     _rebuild_lost_state(_config(args))
+    if args.serve:
+        read_commands.start_background_server(_config(args), args.host, args.port)
     return run_daemon(_config(args), args.config, options)
 
 
@@ -501,6 +505,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "init": cmd_init,
     "completion": cmd_completion,
+    **read_commands.COMMANDS,
 }
 # Commands that read no config file (the demo writes its own).
 NO_CONFIG = {"demo", "init", "completion"}
