@@ -536,7 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError, ItemFormatError) as exc:
         print(f"feedwatch {args.command}: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    except (OSError, sqlite3.Error) as exc:
+    except BrokenPipeError:
+        # The reader went away (`feedwatch … | head`): not an error worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+    except (OSError, sqlite3.Error) as exc:  # BrokenPipeError is an OSError: caught above
         # The file system or the database refused something the checks could not foresee
         # (disk full, a file removed meanwhile): one line; -v logs the traceback too.
         logger.debug("%s failed", args.command, exc_info=True)
@@ -549,10 +554,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"feedwatch {args.command}: interrupted by SIGINT", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`feedwatch … | head`): not an error worth a traceback. Point
-        # stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
     finally:
         restore_logging()

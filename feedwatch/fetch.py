@@ -182,7 +182,13 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
 
 
 # Stats that mean the fetch did something with a story, even when no new file was written.
-_OUTCOME_STATS = ("store/seen", "dedup/merged", "dedup/revision", "store/upgraded")
+_OUTCOME_STATS = (
+    "store/seen",
+    "store/unchanged",
+    "dedup/merged",
+    "dedup/revision",
+    "store/upgraded",
+)
 
 
 def fetch_report(stats: dict[str, Any]) -> str:
@@ -193,7 +199,7 @@ def fetch_report(stats: dict[str, Any]) -> str:
 
     parts = [
         f"{count('store/written')} stored",
-        f"{count('store/seen')} already known",
+        f"{count('store/seen') + count('store/unchanged')} already known",
         f"{count('dedup/merged')} merged into stories",
     ]
     optional = [

@@ -67,11 +67,13 @@ def add_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser], None])
     add_config(p)
 
     p = sub.add_parser("show", help="print one story as readable text (by id, URL or item file)")
-    p.add_argument("what", metavar="ID|URL|FILE")
+    p.add_argument(
+        "what", metavar="ID|URL|FILE", help="a story id (from `stories`), a URL or an item file"
+    )
     add_config(p)
 
     p = sub.add_parser("search", help="search stored stories (Simplified and Traditional alike)")
-    p.add_argument("terms", nargs="+", metavar="TERM")
+    p.add_argument("terms", nargs="+", metavar="TERM", help="words to find (all of them)")
     p.add_argument("--order", choices=("time", "relevance"), default="time")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -103,7 +105,7 @@ def add_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser], None])
     q.add_argument("-o", "--output", type=Path, metavar="FILE")
     add_config(q)
     q = osub.add_parser("import", help="add an OPML file's feeds to the config as generic outlets")
-    q.add_argument("file", type=Path)
+    q.add_argument("file", type=Path, help="the OPML file to read")
     add_config(q)
 
 
