@@ -16,6 +16,7 @@ from conf.schema import DEFAULT_CONFIG, Config, ConfigError, load_config
 from feedwatch import __version__
 from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
 from feedwatch.progress import ProgressReport
+from scheduler.cluster import ROLES
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(p)
 
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: the single daemon (default); scheduler, worker: one role of a cluster over"
+        " PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
+    )
     _add_config(p)
 
     p = sub.add_parser("status", help="per-outlet health; exits 1 when an outlet keeps failing")
@@ -363,8 +371,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     options = DaemonOptions(announce=None if args.quiet else announce)
-    _rebuild_lost_state(_config(args))
-    return run_daemon(_config(args), args.config, options)
+    config = _config(args)
+    if args.role == "ingest":
+        raise UsageError(
+            "--role ingest: not available yet: crawl workers still ingest in their own crawl"
+            " process (docs/CLUSTER.md, what is not on PostgreSQL yet)"
+        )
+    if config.postgres_url is None:
+        if args.role != "all":
+            raise UsageError(
+                f"--role {args.role} needs a cluster: set state_db: postgresql://... in"
+                f" {args.config} (one machine on SQLite: --role all, the default)"
+            )
+        _rebuild_lost_state(config)
+        return run_daemon(config, args.config, options)
+    from scheduler.pgcluster import PgCluster
+    from scheduler.roles import run_roles
+
+    if not config.outlets or not any(o.enabled for o in config.outlets.values()):
+        raise UsageError("no enabled outlets in the config: nothing to schedule")
+    if args.role in ("worker", "all"):
+        _rebuild_lost_state(config)  # this machine's SQLite state and archive
+    url = config.postgres_url
+    return run_roles(config, args.config, args.role, lambda: PgCluster(url), options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -375,6 +404,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
     print(text)
+    if config.postgres_url is not None:
+        from scheduler.clusterstatus import cluster_report
+        from scheduler.pgcluster import PgCluster
+
+        state = PgCluster(config.postgres_url)
+        try:
+            cluster_text, cluster_code = cluster_report(state, config)
+        finally:
+            state.close()
+        print(cluster_text)
+        code = max(code, cluster_code)
     return code
 
 

@@ -125,6 +125,8 @@ def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
     if s.feed_errors:
         detail += f", {s.feed_errors} feeds failed"
     return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+
+
 def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
     """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
     return _summarize(outlet, stats)
