@@ -156,7 +156,10 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Callable
     """Poll `check` until it returns something truthy; fail with the roles' logs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = check()
+        try:
+            value = check()
+        except psycopg.Error:  # the roles have not made the tables yet, or the server restarts
+            value = None
         if value:
             return value
         time.sleep(0.2)
