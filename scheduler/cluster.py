@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Protocol
 
 ROLES = ("all", "scheduler", "worker", "ingest")
+# Crawl outcomes that close a job as done; any other (failed, timeout, exit N) marks it failed.
+DONE_OUTCOMES = frozenset({"ok", "deferred"})
 
 
 class ClusterUnavailable(RuntimeError):
@@ -94,7 +96,7 @@ class ClusterState(Protocol):
         """Extend the lease; False when the job is no longer this worker's."""
 
     def finish(self, job: Job, worker: Member, outcome: str) -> bool:
-        """Mark the job done ('ok') or failed; False when another worker holds it now."""
+        """Mark the job done (DONE_OUTCOMES) or failed; False when another worker holds it now."""
 
     def release(self, job: Job, worker: Member) -> None:
         """Put an unfinished job back in the queue (the worker is stopping)."""

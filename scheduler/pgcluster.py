@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from conf.cluster import redact_password
-from scheduler.cluster import ClusterUnavailable, Job, JobCounts, Member, MemberRow
+from scheduler.cluster import DONE_OUTCOMES, ClusterUnavailable, Job, JobCounts, Member, MemberRow
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class PgCluster:
             cur = conn.execute(
                 "UPDATE cluster_jobs SET status = %s, outcome = %s, finished_at = now(),"
                 " lease_until = NULL WHERE id = %s AND worker = %s AND status = 'running'",
-                ("done" if outcome == "ok" else "failed", outcome, job.id, worker.id),
+                ("done" if outcome in DONE_OUTCOMES else "failed", outcome, job.id, worker.id),
             )
             return cur.rowcount == 1
 

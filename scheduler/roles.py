@@ -30,7 +30,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from conf.schema import Config
-from scheduler.cluster import ClusterState, ClusterUnavailable, Job, Member
+from scheduler.cluster import DONE_OUTCOMES, ClusterState, ClusterUnavailable, Job, Member
 from scheduler.daemon import (
     ALERT_DELIVERY_INTERVAL,
     DaemonOptions,
@@ -44,9 +44,6 @@ from scheduler.subproc import CrawlSupervisor
 from store.state import open_state
 
 logger = logging.getLogger(__name__)
-
-# Outcomes after which a job is done; any other (failed, timeout, exit N) marks it failed.
-DONE_OUTCOMES = {"ok", "deferred"}
 
 
 def _ms(dt: datetime | None) -> int | None:
@@ -300,7 +297,7 @@ class ClusterWorker:
         self.heartbeat.beat()
 
     def _finish(self, job: Job, outcome: str) -> None:
-        ours = self.state.finish(job, self.member, outcome if outcome != "deferred" else "ok")
+        ours = self.state.finish(job, self.member, outcome)
         if not ours:
             logger.warning(
                 "job %d (%s) ended %s, but another worker holds it now", job.id, job.outlet, outcome

@@ -151,3 +151,15 @@ def test_an_unreachable_server_raises_cluster_unavailable() -> None:
     state = PgCluster("postgresql://nobody@127.0.0.1:9/none")
     with pytest.raises(ClusterUnavailable):
         state.beat(Member("worker"), "idle")
+
+
+def test_a_failed_or_deferred_crawl_closes_its_job(clusters: list[PgCluster]) -> None:
+    leader, state, _ = clusters
+    worker = Member("worker")
+    for outlet, outcome in (("a", "timeout"), ("b", "deferred"), ("c", "exit 3")):
+        leader.enqueue(outlet)
+        job = state.claim(worker, 30, 3)
+        assert job is not None and job.outlet == outlet
+        assert state.finish(job, worker, outcome)
+    counts = leader.job_counts()
+    assert (counts.done, counts.failed, counts.queued, counts.running) == (1, 2, 0, 0)
