@@ -404,8 +404,23 @@ def run_roles(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-    threads = [threading.Thread(target=s.run, name="scheduler") for s in schedulers]
-    threads += [threading.Thread(target=w.run, name="worker") for w in workers]
+    failed = threading.Event()
+
+    def guarded(run: Callable[[], None], name: str) -> Callable[[], None]:
+        """A role that crashes stops the process (exit 1) instead of leaving it alive and idle."""
+
+        def target() -> None:
+            try:
+                run()
+            except Exception:
+                logger.exception("the %s role failed; stopping", name)
+                failed.set()
+                stop.set()
+
+        return target
+
+    threads = [threading.Thread(target=guarded(s.run, "scheduler")) for s in schedulers]
+    threads += [threading.Thread(target=guarded(w.run, "worker")) for w in workers]
     for thread in threads:
         thread.start()
     line = (
@@ -425,4 +440,4 @@ def run_roles(
     for state in states:
         state.close()
     logger.info("feedwatch %s stopped", role)
-    return 0
+    return 1 if failed.is_set() else 0

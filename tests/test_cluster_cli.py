@@ -96,3 +96,38 @@ def test_cluster_health(tmp_path: Path, members: list[MemberRow], code: int, exp
     assert got == code
     assert expected in text
     assert "1 queued, 2 running, 30 done, 1 failed" in text.splitlines()[0]
+
+
+class CrashingState(FakeState):
+    """A state whose election raises a bug (not an outage); heartbeats work."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def try_lead(self) -> bool:
+        raise RuntimeError("a bug")
+
+    def beat(self, member: object, detail: str) -> None:
+        pass
+
+    leave = resign = close = lambda self, *args: None  # noqa: E731
+
+
+def test_a_crashing_role_stops_its_process_with_exit_1(tmp_path: Path) -> None:
+    import threading
+
+    from scheduler.daemon import DaemonOptions
+    from scheduler.roles import run_roles
+
+    cfg = load_config(config(tmp_path, "postgresql://fw@db/fw"))
+    codes: list[int] = []
+    runner = threading.Thread(  # not the main thread: no signal handlers are installed
+        target=lambda: codes.append(
+            run_roles(
+                cfg, tmp_path / "config.yaml", "scheduler", CrashingState, DaemonOptions(poll=0.05)
+            )  # type: ignore[arg-type]
+        )
+    )
+    runner.start()
+    runner.join(10)
+    assert codes == [1]

@@ -195,3 +195,24 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
     finally:
         codes = cluster.stop_all()
     assert set(codes.values()) == {0}, cluster.logs()
+
+
+def test_role_all_on_postgresql_is_a_scheduler_and_a_worker_in_one_process(
+    tmp_path: Path, pg_url: str, server: FeedServer
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, server, outlets=2, lease=10)
+    try:
+        both = cluster.start("all", "all")
+        wait_for(
+            "both crawls",
+            lambda: [j[2] for j in cluster.jobs()] == ["done", "done"],
+            60,
+            cluster.logs,
+        )
+        roles = sorted((role, pid, detail) for role, pid, detail, _ in cluster.members())
+        assert roles == [("scheduler", both.pid, "leader"), ("worker", both.pid, "idle")]
+        assert_every_entry_stored_once(cluster)
+    finally:
+        codes = cluster.stop_all()
+    assert codes["all"] == 0, cluster.logs()
+    assert cluster.members() == []  # a clean stop removes its heartbeat rows
