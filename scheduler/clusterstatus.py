@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from conf.cluster import redact_password
 from conf.schema import Config
 from scheduler.cluster import ClusterState, ClusterUnavailable
@@ -15,6 +17,7 @@ def cluster_report(state: ClusterState, config: Config) -> tuple[str, int]:
     try:
         members = state.members()
         counts = state.job_counts()
+        schedule = state.load_schedule()
     except ClusterUnavailable as exc:
         return f"cluster {where}: UNREACHABLE ({exc})", 1
     silent_after = SILENT_BEATS * config.cluster.heartbeat
@@ -33,6 +36,15 @@ def cluster_report(state: ClusterState, config: Config) -> tuple[str, int]:
         )
         if silent:
             problems.append(f"{m.role} on {m.host} (pid {m.pid}) is silent")
+    for name, outlet in config.outlets.items():
+        if outlet.enabled:
+            next_ms = schedule.get(name, ("", None))[1]
+            when = (
+                datetime.fromtimestamp(next_ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+                if next_ms
+                else "not scheduled yet (no scheduler has led)"
+            )
+            lines.append(f"  next crawl of {name}: {when}")
     live = [m for m in members if m.age_s <= silent_after]
     if not any(m.role == "scheduler" and m.detail == "leader" for m in live):
         problems.append("no active scheduler")

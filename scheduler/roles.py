@@ -305,7 +305,7 @@ class ClusterWorker:
         elif outcome in DONE_OUTCOMES:
             logger.info("job %d (%s) done", job.id, job.outlet)
         else:
-            logger.warning("job %d (%s) failed: %s", job.id, job.outlet, outcome)
+            logger.warning("job %d (%s) failed (crawl outcome: %s)", job.id, job.outlet, outcome)
 
     def _report(self, call: Callable[[], None], what: str, job: Job) -> None:
         """Tell the cluster how the job ended; while PostgreSQL is down, keep trying."""

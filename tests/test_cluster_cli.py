@@ -67,6 +67,9 @@ class FakeState:
     def job_counts(self) -> JobCounts:
         return JobCounts(queued=1, running=2, done=30, failed=1)
 
+    def load_schedule(self) -> dict[str, tuple[str, int | None]]:
+        return {"one": ("every=1800 jitter=0", 1_700_000_000_000)}
+
 
 def row(role: str, detail: str, age: float, pid: int = 1) -> MemberRow:
     now = datetime.now(UTC)
@@ -96,6 +99,8 @@ def test_cluster_health(tmp_path: Path, members: list[MemberRow], code: int, exp
     assert got == code
     assert expected in text
     assert "1 queued, 2 running, 30 done, 1 failed" in text.splitlines()[0]
+    stamp = datetime.fromtimestamp(1_700_000_000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert f"next crawl of one: {stamp}" in text
 
 
 class CrashingState(FakeState):
