@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import ValidatorFunctionWrapHandler as WrapHandler
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 from conf.alerts import AlertsConfig
 from conf.base import ConfigError, StrictModel, parse_duration
+from conf.cluster import ClusterConfig, check_postgres_url, is_postgres_url, redact_password
 from conf.dedup import DedupConfig
 from conf.yamlfile import YamlFileError, excerpt, excerpt_text, load_yaml_file
 
@@ -124,6 +126,37 @@ class Config(StrictModel):
     outlets: dict[str, OutletConfig] = Field(default_factory=dict)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    # `state_db: postgresql://...`: the coordination tables live there (docs/CLUSTER.md), and
+    # `state_db` becomes this machine's SQLite file for the rest (`cluster.local_state_db`).
+    _postgres_url: str | None = PrivateAttr(None)
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL of the cluster, or None on a single machine (SQLite only)."""
+        return self._postgres_url
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _postgres_state(cls, data: Any, handler: WrapHandler) -> Config:
+        url = None
+        if isinstance(data, dict) and is_postgres_url(data.get("state_db")):
+            try:
+                url = check_postgres_url(str(data["state_db"]))
+            except ValueError as exc:  # reported at its key, as every other bad value
+                error = InitErrorDetails(
+                    type="value_error",
+                    loc=("state_db",),
+                    input=redact_password(str(data["state_db"])),
+                    ctx={"error": exc},
+                )
+                raise ValidationError.from_exception_data(cls.__name__, [error]) from None
+            data = {key: value for key, value in data.items() if key != "state_db"}
+        config: Config = handler(data)
+        if url is not None:
+            config._postgres_url = url
+            config.state_db = config.cluster.local_state_db
+        return config
 
     @field_validator("outlets")
     @classmethod

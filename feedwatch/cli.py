@@ -21,6 +21,7 @@ from feedwatch.interrupts import Interrupted, handlers_installed
 from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
 from feedwatch.preflight import check_folder, check_paths, check_state_db
 from feedwatch.progress import ProgressReport
+from scheduler.cluster import ROLES
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
@@ -152,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(p)
 
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: the single daemon (default); scheduler, worker: one role of a cluster over"
+        " PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
+    )
     read_commands.add_serve_options(p, flag=True)
     _add_config(p)
 
@@ -389,11 +397,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     options = DaemonOptions(announce=None if args.quiet else announce)
-    check_paths(_config(args))
-    _rebuild_lost_state(_config(args))
-    if args.serve:
-        read_commands.start_background_server(_config(args), args.host, args.port)
-    return run_daemon(_config(args), args.config, options)
+    config = _config(args)
+    check_paths(config)
+    if args.role == "ingest":
+        raise UsageError(
+            "--role ingest: not available yet: crawl workers still ingest in their own crawl"
+            " process (docs/CLUSTER.md, what is not on PostgreSQL yet)"
+        )
+    if config.postgres_url is None:
+        if args.role != "all":
+            raise UsageError(
+                f"--role {args.role} needs a cluster: set state_db: postgresql://... in"
+                f" {args.config} (one machine on SQLite: --role all, the default)"
+            )
+        _rebuild_lost_state(config)
+        if args.serve:
+            read_commands.start_background_server(config, args.host, args.port)
+        return run_daemon(config, args.config, options)
+    from scheduler.pgcluster import PgCluster
+    from scheduler.roles import run_roles
+
+    if not config.outlets or not any(o.enabled for o in config.outlets.values()):
+        raise UsageError("no enabled outlets in the config: nothing to schedule")
+    if args.role in ("worker", "all"):
+        _rebuild_lost_state(config)  # this machine's SQLite state and archive
+    url = config.postgres_url
+    return run_roles(config, args.config, args.role, lambda: PgCluster(url), options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -407,6 +436,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
     print(text)
+    if config.postgres_url is not None:
+        from scheduler.clusterstatus import cluster_report
+        from scheduler.pgcluster import PgCluster
+
+        state = PgCluster(config.postgres_url)
+        try:
+            cluster_text, cluster_code = cluster_report(state, config)
+        finally:
+            state.close()
+        print(cluster_text)
+        code = max(code, cluster_code)
     return code
 
 

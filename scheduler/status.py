@@ -100,6 +100,7 @@ def _outlet_block(
     job: JobRecord | None,
     feed_lines: list[str],
     now_ms: int,
+    cluster: bool = False,
     partial: int = 0,
 ) -> list[str]:
     head = f"{name}{'' if enabled else ' (disabled)'}"
@@ -116,7 +117,9 @@ def _outlet_block(
             f"  last run: {_fmt_time(run.started_ms)}{_fmt_ago(run.started_ms, now_ms)},"
             f" {run.status}, took {took}, {run.new_items} new item(s), {run.errors} error(s)"
         )
-    if job is None or job.next_run_ms is None:
+    if job is None and cluster:
+        pass  # a cluster's schedule is in PostgreSQL: the cluster part of the report lists it
+    elif job is None or job.next_run_ms is None:
         lines.append("  next run: not scheduled (is `feedwatch run` running?)")
     else:
         late = (
@@ -141,6 +144,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
     partials = PartialStories(conn)
     jobs = load_jobs(conn)
     now_ms = int(time.time() * 1000)
+    cluster = config.postgres_url is not None
     lines: list[str] = []
     unhealthy: list[str] = []
     for name, outlet in config.outlets.items():
@@ -156,9 +160,10 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 outlet.enabled,
                 last_run(conn, name),
                 failures,
-                jobs.get(name),
+                None if cluster else jobs.get(name),
                 feed_lines,
                 now_ms,
+                cluster,
                 partials.count(name),
             )
         )

@@ -24,3 +24,12 @@ def feed_server(session_feed_server: FeedServer) -> FeedServer:
     """
     session_feed_server.reset()
     return session_feed_server
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL with a schema of its own (skips when FEEDWATCH_TEST_PG is unset)."""
+    from pg import base_url, fresh_schema
+
+    with fresh_schema(base_url()) as url:
+        yield url
