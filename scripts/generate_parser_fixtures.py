@@ -23,6 +23,7 @@ from lxml import html as lxml_html
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from spiders.testing import run_case  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "outlets"
