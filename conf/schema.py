@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from conf.alerts import AlertsConfig
@@ -52,13 +54,39 @@ class FeedConfig(StrictModel):
         return value
 
 
-# The spider kinds in spiders/registry.py (kept here so loading a config does not import
-# Scrapy; a test checks the two lists agree).
-SPIDER_KINDS = ("rfi", "dw", "voa", "epochtimes", "gfwbreaker", "generic")
+@dataclass(frozen=True)
+class OutletDefaults:
+    """What an outlet kind brings when config.yaml leaves it out: its spec's title, article
+    domains and default feeds (declared in its module in spiders/outlets/)."""
+
+    title: str = ""
+    domains: tuple[str, ...] = ()
+    feeds: tuple[FeedConfig, ...] = ()
+
+
+_outlet_kinds: dict[str, OutletDefaults] | None = None
+
+
+def register_outlet_kinds(kinds: Mapping[str, OutletDefaults]) -> None:
+    """Install the spider kinds a config may name (replacing any earlier set). Called by
+    `spiders.outlets`: the config layer cannot import the spiders (nor Scrapy)."""
+    global _outlet_kinds
+    _outlet_kinds = dict(kinds)
+
+
+def outlet_kinds() -> dict[str, OutletDefaults]:
+    """The registered spider kinds; loading a config without them is a bug."""
+    if _outlet_kinds is None:
+        raise RuntimeError("outlet kinds are not registered: import spiders.outlets first")
+    return _outlet_kinds
 
 
 class OutletConfig(StrictModel):
-    """An outlet: where its feeds are, which spider parses them, when to crawl."""
+    """An outlet: which spider parses it, whether and when to crawl it, and overrides.
+
+    What the outlet's spec declares is the default: `title`, `feeds` (a `feeds:` list replaces
+    them all) and `domains` (config domains add to the spec's).
+    """
 
     title: str = ""
     spider: str = "generic"
@@ -67,12 +95,32 @@ class OutletConfig(StrictModel):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feeds: list[FeedConfig] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _spec_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("spider", "generic")
+        defaults = outlet_kinds().get(kind) if isinstance(kind, str) else None
+        if defaults is None:  # an unknown kind: the spider validator names it
+            return data
+        data = dict(data)
+        if "feeds" not in data and defaults.feeds:
+            data["feeds"] = [feed.model_copy() for feed in defaults.feeds]
+        if "title" not in data and defaults.title:
+            data["title"] = defaults.title
+        domains = data.get("domains", [])
+        if isinstance(domains, list) and defaults.domains:
+            data["domains"] = list(dict.fromkeys([*domains, *defaults.domains]))
+        return data
+
     @field_validator("spider")
     @classmethod
     def _known_spider(cls, value: str) -> str:
-        if value not in SPIDER_KINDS:
+        kinds = outlet_kinds()
+        if value not in kinds:
             raise ValueError(
-                f"unknown spider {value!r}; use one of {', '.join(SPIDER_KINDS)}"
+                f"unknown spider {value!r}; use one of {', '.join(sorted(kinds))}"
                 " ('generic' reads any RSS/Atom/RDF feed)"
             )
         return value

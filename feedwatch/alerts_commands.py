@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from alerts.match import RuleMatcher, prepare_story
 from alerts.service import ensure_schema
 from conf.alerts import AlertsConfig
+from feedwatch.outlets import host_in_domains
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import write_transaction
@@ -24,13 +24,10 @@ class UnknownRuleError(ValueError):
 
 
 def outlet_for_url(url: str, outlets: dict[str, Any]) -> str:
-    """The configured outlet whose domains cover the URL's host, or '?'."""
-    host = (urlsplit(url).hostname or "").lower()
+    """The configured outlet whose domains (its spec's and config's) cover the URL's host, or '?'."""
     for name, outlet in outlets.items():
-        for domain in getattr(outlet, "domains", []):
-            domain = domain.lower()
-            if host == domain or host.endswith("." + domain):
-                return name
+        if host_in_domains(url, list(getattr(outlet, "domains", []))):
+            return name
     return UNKNOWN_OUTLET
 
 

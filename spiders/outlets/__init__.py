@@ -1,8 +1,9 @@
 """The outlets: one module per outlet in this package, each with its `SPEC` beside its parsers.
 
 Importing this package collects every module's spec (no list to keep: a new module is found)
-and gives the lower layers their part as plain data: URL identity rules, aliases, tracking
-parameters and mirror hosts to `store.urls`, boilerplate lines to `dedup.text`. Every process
+and gives the lower layers their part as plain data: kinds with their default title, domains
+and feeds to `conf.schema`, URL identity rules, aliases, tracking parameters and mirror hosts
+to `store.urls`, boilerplate lines to `dedup.text`. Every process
 that stores or compares stories imports it first (the app shell, the crawl runtime and the
 scheduler do so in their package `__init__`); the store and dedup refuse to work without it.
 No Scrapy is imported here: the spider classes are built from the specs by `spiders.registry`.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from conf.schema import FeedConfig
+from conf.schema import FeedConfig, OutletDefaults, register_outlet_kinds
 from dedup.text import Boilerplate, register_boilerplate
 from spiders.spec import Intermediary, OutletSpec
 from store.urls import register_outlet_urls
@@ -50,5 +51,11 @@ def _boilerplate() -> list[Boilerplate]:
     return own + [i.boilerplate for i in intermediaries()]
 
 
+register_outlet_kinds(
+    {
+        kind: OutletDefaults(spec.title, spec.domains, tuple(spec.default_feed_configs()))
+        for kind, spec in SPECS.items()
+    }
+)
 register_outlet_urls(spec.urls for spec in SPECS.values())
 register_boilerplate(_boilerplate())

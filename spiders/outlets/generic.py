@@ -10,4 +10,4 @@ from __future__ import annotations
 
 from spiders.spec import OutletSpec
 
-SPEC = OutletSpec(kind="generic", title="any RSS/Atom/RDF feed")
+SPEC = OutletSpec(kind="generic")
