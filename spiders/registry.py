@@ -15,14 +15,15 @@ from spiders.outlets import SPECS
 from spiders.spec import OutletSpec
 
 
-def _kind_class(spec: OutletSpec) -> type[OutletSpider]:
+def kind_class(spec: OutletSpec) -> type[OutletSpider]:
+    """The spider class of an outlet kind: the spec set on the feed or the index spider."""
     base = IndexSpider if spec.index_links is not None else OutletSpider
     name = "".join(part.title() for part in spec.kind.split("_")) + "Spider"
     return type(name, (base,), {"spec": spec, "__module__": __name__})
 
 
 SPIDER_KINDS: dict[str, type[OutletSpider]] = {
-    kind: _kind_class(spec) for kind, spec in SPECS.items()
+    kind: kind_class(spec) for kind, spec in SPECS.items()
 }
 
 

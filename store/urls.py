@@ -205,7 +205,7 @@ def _is_tracking(key: str, tracking: frozenset[str]) -> bool:
 
 
 def strip_tracking(url: str) -> str:
-    """The URL without tracking parameters (utm_*, DW's maca, ...); unchanged if it has none."""
+    """The URL without tracking parameters (utm_*, the outlets' own); unchanged if it has none."""
     base, sep, rest = url.partition("?")
     if not sep:
         return url
