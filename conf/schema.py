@@ -56,11 +56,10 @@ class FeedConfig(StrictModel):
 
 @dataclass(frozen=True)
 class OutletDefaults:
-    """What an outlet kind brings when config.yaml leaves it out: its spec's title, article
-    domains and default feeds (declared in its module in spiders/outlets/)."""
+    """What an outlet kind brings when config.yaml leaves it out: its spec's title and default
+    feeds (declared in its module in spiders/outlets/)."""
 
     title: str = ""
-    domains: tuple[str, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
 
 
@@ -84,8 +83,9 @@ def outlet_kinds() -> dict[str, OutletDefaults]:
 class OutletConfig(StrictModel):
     """An outlet: which spider parses it, whether and when to crawl it, and overrides.
 
-    What the outlet's spec declares is the default: `title`, `feeds` (a `feeds:` list replaces
-    them all) and `domains` (config domains add to the spec's).
+    What the outlet's spec declares is the default: `title` and `feeds` (a `feeds:` list
+    replaces them all). `domains` lists article hosts beyond the spec's own; unlike those, they
+    may resolve to private addresses (an intranet feed), so the two lists stay apart.
     """
 
     title: str = ""
@@ -109,9 +109,6 @@ class OutletConfig(StrictModel):
             data["feeds"] = [feed.model_copy() for feed in defaults.feeds]
         if "title" not in data and defaults.title:
             data["title"] = defaults.title
-        domains = data.get("domains", [])
-        if isinstance(domains, list) and defaults.domains:
-            data["domains"] = list(dict.fromkeys([*domains, *defaults.domains]))
         return data
 
     @field_validator("spider")

@@ -11,7 +11,8 @@ from typing import Any
 from alerts.match import RuleMatcher, prepare_story
 from alerts.service import ensure_schema
 from conf.alerts import AlertsConfig
-from feedwatch.outlets import host_in_domains
+from conf.schema import OutletConfig
+from feedwatch.outlets import host_in_domains, outlet_domains
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import write_transaction
@@ -23,10 +24,10 @@ class UnknownRuleError(ValueError):
     """The rule named on the command line is not in the config."""
 
 
-def outlet_for_url(url: str, outlets: dict[str, Any]) -> str:
+def outlet_for_url(url: str, outlets: dict[str, OutletConfig]) -> str:
     """The configured outlet whose domains (its spec's and config's) cover the URL's host, or '?'."""
     for name, outlet in outlets.items():
-        if host_in_domains(url, list(getattr(outlet, "domains", []))):
+        if host_in_domains(url, outlet_domains(outlet)):
             return name
     return UNKNOWN_OUTLET
 
@@ -40,7 +41,7 @@ def _when(ms: int | None) -> str:
 def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
     """Which item files a rule matches and why; `config` is the whole Config or AlertsConfig."""
     alerts: AlertsConfig = getattr(config, "alerts", config)
-    outlets: dict[str, Any] = getattr(config, "outlets", {})
+    outlets: dict[str, OutletConfig] = getattr(config, "outlets", {})
     rule = alerts.rule(rule_name)
     if rule is None:
         names = ", ".join(r.name for r in alerts.rules) or "none"

@@ -59,7 +59,8 @@ def test_default_feeds_load_as_config_and_name_known_intermediaries(kind: str) -
             OutletConfig(spider=kind)
         return
     assert [f.url for f in outlet.feeds] == [f.url for f in spec.feeds]
-    assert outlet.title == spec.title and set(spec.domains) <= set(outlet.domains)
+    assert outlet.title == spec.title
+    assert not set(spec.domains) & set(outlet.domains)  # config domains may be private: apart
     for feed in outlet.feeds:
         served = intermediary_for(feed)
         if feed.via is not None and served is not None:

@@ -35,7 +35,7 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     module = types.ModuleType("bbc_example")
     exec(compile(_blocks("python")[0], "docs/OUTLETS.md", "exec"), module.__dict__)
     spec: OutletSpec = module.SPEC
-    defaults = OutletDefaults(spec.title, spec.domains, tuple(spec.default_feed_configs()))
+    defaults = OutletDefaults(spec.title, tuple(spec.default_feed_configs()))
     monkeypatch.setattr(conf.schema, "_outlet_kinds", {**outlet_kinds(), spec.kind: defaults})
     monkeypatch.setitem(SPIDER_KINDS, spec.kind, kind_class(spec))
     register_outlet_urls([*(s.urls for s in SPECS.values()), spec.urls])

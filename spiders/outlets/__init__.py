@@ -1,8 +1,8 @@
 """The outlets: one module per outlet in this package, each with its `SPEC` beside its parsers.
 
 Importing this package collects every module's spec (no list to keep: a new module is found)
-and gives the lower layers their part as plain data: kinds with their default title, domains
-and feeds to `conf.schema`, URL identity rules, aliases, tracking parameters and mirror hosts
+and gives the lower layers their part as plain data: kinds with their default title and feeds
+to `conf.schema`, URL identity rules, aliases, tracking parameters and mirror hosts
 to `store.urls`, boilerplate lines to `dedup.text`. Every process
 that stores or compares stories imports it first (the app shell, the crawl runtime and the
 scheduler do so in their package `__init__`); the store and dedup refuse to work without it.
@@ -53,7 +53,7 @@ def _boilerplate() -> list[Boilerplate]:
 
 register_outlet_kinds(
     {
-        kind: OutletDefaults(spec.title, spec.domains, tuple(spec.default_feed_configs()))
+        kind: OutletDefaults(spec.title, tuple(spec.default_feed_configs()))
         for kind, spec in SPECS.items()
     }
 )
