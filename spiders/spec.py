@@ -78,7 +78,8 @@ class OutletSpec:
     # index text + URL -> (page URL, title) newest first; page text -> one entry.
     index_links: IndexReader | None = None
     page_entry: PageReader | None = None
-    # Real article URLs and the identity each must get: the registry-wide tests check them.
+    # Article URLs (real ones, with the tails feeds add) and the identity each must get:
+    # tests/test_outlet_specs.py checks them, so a rule change that splits a story shows.
     identity_examples: tuple[tuple[str, str], ...] = ()
 
     def default_feed_configs(self) -> list[FeedConfig]:

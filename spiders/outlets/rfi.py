@@ -96,4 +96,14 @@ SPEC = OutletSpec(
     # No identity rule: rfi.fr URLs carry no article id (the slug is the identity).
     urls=OutletUrls(tracking=("xtor",)),  # AT Internet (France Médias Monde) click tracking
     page_extractor=extract_rfi_body,
+    identity_examples=(
+        # A real item's URL (tests/fixtures/outlets/rfi/items/1000050.md), here with the
+        # ?xtor= tag RFI's newsletters and RSS links add.
+        (
+            "http://www.rfi.fr/cn/中东/20230924-柏林-日报-中国在中东的影响力日益增加?xtor=RSS-1",
+            "https://rfi.fr/cn/%E4%B8%AD%E4%B8%9C/20230924-%E6%9F%8F%E6%9E%97-%E6%97%A5%E6%8A%A5"
+            "-%E4%B8%AD%E5%9B%BD%E5%9C%A8%E4%B8%AD%E4%B8%9C%E7%9A%84%E5%BD%B1%E5%93%8D%E5%8A%9B"
+            "%E6%97%A5%E7%9B%8A%E5%A2%9E%E5%8A%A0",
+        ),
+    ),
 )
