@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from conf.alerts import AlertsConfig
 from conf.base import ConfigError, StrictModel, parse_duration
 from conf.dedup import DedupConfig
+from conf.yamlfile import YamlFileError, excerpt, excerpt_text, load_yaml_file
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -38,6 +38,25 @@ class ScheduleConfig(StrictModel):
             raise ValueError("crawl at most once a minute: use 60s or more")
         return value
 
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        # Checked when the config loads (every command), not only when the daemon starts.
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{excerpt(value)} is not a cron expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_rhythm(self) -> ScheduleConfig:
+        if self.cron is not None and "every" in self.model_fields_set and self.every is not None:
+            raise ValueError("set either every or cron, not both")
+        return self
+
 
 class FeedConfig(StrictModel):
     """One feed URL of an outlet."""
@@ -50,7 +69,7 @@ class FeedConfig(StrictModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(f"{excerpt(value)} is not an http(s) URL")
         return value
 
 
@@ -117,7 +136,7 @@ class OutletConfig(StrictModel):
         kinds = outlet_kinds()
         if value not in kinds:
             raise ValueError(
-                f"unknown spider {value!r}; use one of {', '.join(sorted(kinds))}"
+                f"unknown spider {excerpt(value)}; use one of {', '.join(sorted(kinds))}"
                 " ('generic' reads any RSS/Atom/RDF feed)"
             )
         return value
@@ -156,38 +175,74 @@ class Config(StrictModel):
     def _outlet_names(cls, value: dict[str, OutletConfig]) -> dict[str, OutletConfig]:
         for name in value:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                raise ValueError(f"outlet name {name!r} must be lowercase letters, digits and _")
+                raise ValueError(
+                    f"outlet name {excerpt(name)} must be lowercase letters, digits and _"
+                )
         return value
 
 
-def _describe(error: ErrorDetails) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind = str(error["type"])
+def _key_path(raw: object, loc: tuple[int | str, ...], kind: str) -> str:
+    """The error's location as keys of the file: pydantic's union tags (`.bool`) left out."""
+    parts: list[str] = []
+    node = raw
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
+            node = node[part]  # type: ignore[index]
+        elif last and kind in ("missing", "extra_forbidden"):
+            node = None  # the key that is missing or unknown
+        else:
+            continue  # not a key of the file: a union member's name, such as "bool"
+        parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def _describe(raw: object, errors: list[ErrorDetails]) -> str:
+    first = errors[0]
+    kind = str(first["type"])
+    path = _key_path(raw, first["loc"], kind)
     if kind == "extra_forbidden":
         return f"{path}: unknown key (check its spelling; see the commented config.yaml)"
     if kind == "missing":
         return f"{path}: required key is missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message} (got {error.get('input')!r})"
+    # A union reports one error per member, all for the same key: say them together.
+    messages: list[str] = []
+    for error in errors:
+        if _key_path(raw, error["loc"], str(error["type"])) == path:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if message not in messages:
+                messages.append(message)
+    text = excerpt_text("; or ".join(messages), 240)
+    value = first.get("input")
+    if isinstance(value, dict | list):
+        return f"{path}: {text}"  # a whole mapping or list would only bury the message
+    return f"{path}: {text} (got {excerpt(value)})"
+
+
+def read_config_data(path: Path) -> dict[str, object]:
+    """The raw mapping of a config file; ConfigError (one line) when it cannot be read."""
+    try:
+        raw = load_yaml_file(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    except YamlFileError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return raw
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read and validate a config file; relative paths in it are resolved against its folder."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    raw = read_config_data(path)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc.errors()[0])}") from exc
+        raise ConfigError(f"{path}: {_describe(raw, exc.errors())}") from None
     base = path.resolve().parent
     config.archive_dir = base / config.archive_dir
     config.state_db = base / config.state_db

@@ -63,8 +63,12 @@ class NormalizePipeline:
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None
         item.digest = entry_digest(item.title, item.body_html, published)
-        if self.unchanged is not None and self.unchanged.is_unchanged(
-            item.canonical_url, item.digest
+        # A partial story's retried page that failed again keeps its content, yet its try
+        # must be counted: it goes on to the ingest step.
+        if (
+            self.unchanged is not None
+            and item.partial is None
+            and self.unchanged.is_unchanged(item.canonical_url, item.digest)
         ):
             self.stats.inc_value("store/unchanged")  # known and unchanged: nothing to do
             raise DropItem(f"unchanged: {item.url}")
@@ -75,6 +79,10 @@ class NormalizePipeline:
         known = item.body if item.body is not None and item.body.html == item.body_html else None
         item.body = await self.workers.run(sanitized_document, known or item.body_html)
         item.body_html = item.body.html
+        if not item.body_html.strip():
+            # Stored all the same (its title and link are news too), but marked partial, so its
+            # page is fetched again by the next crawls; StorePipeline says it and counts it.
+            item.partial = item.partial or "the feed carries no body"
         item.first_seen = now_ms()
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
@@ -122,6 +130,7 @@ class StorePipeline:
             feed_url=item.feed_url or None,
             full_text=item.full_text,
             body_html=item.body_html,
+            partial_reason=_partial_reason(item),
             body=item.body,
             digest=item.digest,
         )
@@ -129,6 +138,21 @@ class StorePipeline:
         self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
         if outcome.upgraded:
             self.stats.inc_value("store/upgraded")
+        if outcome.kind == "new" and not story.stored.body.strip():
+            self.stats.inc_value("store/no_body")
+            logger.warning(
+                "%s: %s has neither body nor summary (%s); stored with its title only, its page"
+                " is retried by the next crawls",
+                item.outlet,
+                item.url,
+                story.partial_reason,
+            )
+        if outcome.completed:
+            self.stats.inc_value("store/completed")
+        elif outcome.partial:
+            self.stats.inc_value(
+                "store/partial" if outcome.kind == "new" else "store/still_partial"
+            )
         if outcome.kind != "new":
             raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
         item.path = str(outcome.path)
@@ -148,23 +172,33 @@ class StorePipeline:
             self.stats.set_value("alerts/failed", report.failed)
             self.stats.set_value("alerts/waiting", report.waiting)
 
-    def _finish(self, run: OutletRun) -> DeliveryReport | None:
-        """On the store thread: health check, alert delivery, connection closed."""
+    def _finish(self, run: OutletRun | None) -> DeliveryReport | None:
+        """On the store thread: health check, alert delivery, connection closed.
+
+        `run` is None for a run that says nothing about the outlet's health (every feed
+        deferred, or stopped by a signal): it neither resets nor adds to its failures.
+        """
         try:
             if self.ingestor.alerts is not None:
-                self.ingestor.alerts.check_health([run])
+                self.ingestor.alerts.check_health([run] if run is not None else [])
             return self.ingestor.deliver_alerts()
         finally:
             self.ingestor.conn.close()
 
-    def _run_report(self) -> OutletRun:
-        """This run as the source-health check sees it."""
+    def _run_report(self) -> OutletRun | None:
+        """This run as the source-health check sees it (None: neutral, see `_finish`)."""
         stats = self.stats.get_stats()
         fetched = int(stats.get("feeds/fetched", 0))
         failed = int(stats.get("feeds/failed", 0))
         not_modified = int(stats.get("httpstate/not_modified", 0)) + int(
             stats.get("httpstate/unchanged", 0)
         )
+        deferred = int(stats.get("httpstate/deferred", 0))
+        # The engine stops running before it closes the spider only on a shutdown (a signal);
+        # a crawl that finished closes its spider while the engine still runs.
+        interrupted = not getattr(self.crawler.engine, "running", True)
+        if interrupted or (deferred and not (fetched or not_modified or failed)):
+            return None
         ok = fetched + not_modified > 0 or failed == 0
         return OutletRun(
             outlet=getattr(self.crawler.spider, "outlet_name", "") or "unknown",
@@ -174,6 +208,12 @@ class StorePipeline:
             body_lengths=tuple(self.body_lengths),
             error="" if ok else f"all {failed} feeds failed",
         )
+
+
+def _partial_reason(item: FeedEntry) -> str | None:
+    """Why the entry carries only its feed summary (set by the spider), or None."""
+    reason = item.partial
+    return str(reason) if reason else None
 
 
 def _open_ingestor(config: Config) -> Ingestor:

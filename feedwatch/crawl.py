@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from conf.schema import Config
 from crawler import settings as default_settings
 from feedwatch import logsetup
+from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
+from feedwatch.interrupts import Interrupted
 from feedwatch.progress import ProgressReport
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
@@ -31,20 +33,41 @@ class OutletSummary:
     outlet: str
     feeds: int = 0
     feed_errors: int = 0
-    feeds_unchanged: int = 0  # 304, same body as last time, or deferred (Retry-After, backoff)
+    feeds_unchanged: int = 0  # 304, or the same body as last time
+    feeds_deferred: int = 0  # not requested: Retry-After, max-age/ttl or failure backoff
     articles: int = 0
+    pages_failed: int = 0  # article pages that failed (404, timeout, refused...)
     new: int = 0
+    partial: int = 0  # of the new stories, stored from their feed summary (page retried later)
+    completed: int = 0  # partial stories whose page worked this time: file upgraded in place
+    no_body: int = 0  # of the new stories, with neither body nor summary (partial too)
     merged: int = 0
     revisions: int = 0
     upgraded: int = 0
     seen: int = 0
     unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
     errors: int = 0
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.feed_errors == 0
+        return self.errors == 0 and self.feed_errors == 0 and not self.interrupted
+
+    @property
+    def status(self) -> str:
+        """The run's status in the state: ok, failed, deferred or interrupted.
+
+        "deferred": every feed was skipped because it asked us (or our backoff) to wait. It is
+        not a success: `status` and the source-health check do not count it either way.
+        """
+        if self.interrupted:
+            return "interrupted"
+        if not self.ok:
+            return "failed"
+        if self.feeds_deferred and not (self.feeds or self.feeds_unchanged):
+            return "deferred"
+        return "ok"
 
 
 def build_settings(
@@ -103,17 +126,21 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         outlet=outlet,
         feeds=count("feeds/fetched"),
         feed_errors=count("feeds/failed"),
-        feeds_unchanged=count("httpstate/not_modified")
-        + count("httpstate/unchanged")
-        + count("httpstate/deferred"),
+        feeds_unchanged=count("httpstate/not_modified") + count("httpstate/unchanged"),
+        feeds_deferred=count("httpstate/deferred"),
         articles=count("articles/fetched"),
+        pages_failed=count("articles/failed"),
         new=count("store/written"),
+        partial=count("store/partial"),
+        completed=count("store/completed"),
+        no_body=count("store/no_body"),
         merged=count("dedup/merged"),
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
         unchanged=count("store/unchanged"),
         errors=errors,
+        interrupted=stats.get("finish_reason") == "shutdown",
         stats=stats,
     )
 
@@ -125,6 +152,8 @@ def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
     if s.feed_errors:
         detail += f", {s.feed_errors} feeds failed"
     return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+
+
 def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
     """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
     return _summarize(outlet, stats)
@@ -139,7 +168,8 @@ def run_crawl(
 ) -> CrawlSummaries:
     """Crawl the named outlets in one Scrapy process and record a run per outlet.
 
-    With `progress`, each outlet's feeds, pages and stories are shown while it runs.
+    With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
+    `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
     conn = open_state(config.state_db)
     runs = RunLog(conn)
@@ -162,23 +192,29 @@ def _crawl_locked(
     progress: ProgressReport | None = None,
     feeds: dict[str, int] | None = None,
 ) -> CrawlSummaries:
-    process = CrawlerProcess(settings)
-    crawlers = []
-    run_ids = {}
-    for name in outlets:
-        run_ids[name] = runs.start(name)
-        crawler = process.create_crawler(name)
-        crawlers.append((name, crawler))
-        process.crawl(crawler)
+    process = InterruptibleCrawlerProcess(settings)
+    crawlers: list[tuple[str, Crawler]] = []
+    run_ids: dict[str, int] = {}
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
     watcher = None
-    if progress is not None:
-        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
-        watcher.start()
     try:
+        for name in outlets:
+            run_ids[name] = runs.start(name)
+            crawler = process.create_crawler(name)
+            crawlers.append((name, crawler))
+            process.crawl(crawler)
+        if progress is not None:
+            watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
+            watcher.start()
         process.start()
+    except (KeyboardInterrupt, Interrupted):
+        # A signal before Scrapy's handlers were in place: no run may stay "running".
+        for run_id in run_ids.values():
+            runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
+        raise
     finally:
+        process.restore_handlers()
         if watcher is not None:
             watcher.stop()
         logging.getLogger().removeHandler(counter)
@@ -187,9 +223,11 @@ def _crawl_locked(
     for name, crawler in crawlers:
         stats = crawler.stats.get_stats() if crawler.stats else {}
         summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
+        if process.interrupted_by is not None:
+            summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
             run_ids[name],
-            status="ok" if summary.ok else "failed",
+            status=summary.status,
             feeds=summary.feeds,
             new_items=summary.new,
             seen_items=summary.seen + summary.unchanged,
@@ -197,6 +235,8 @@ def _crawl_locked(
         )
         summaries.append(summary)
     summaries.unattributed_errors = sum(counter.by_outlet.values())
+    stored = sum(s.new for s in summaries)
+    process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
 
 
@@ -204,11 +244,17 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     """One line per outlet, then a total."""
     lines = []
     for s in summaries:
+        # The counts that are usually 0 are shown only when they are not.
+        deferred = f", {s.feeds_deferred} deferred" if s.feeds_deferred else ""
+        failed_pages = f", {s.pages_failed} failed" if s.pages_failed else ""
+        partial = f" ({s.partial} from the feed summary only)" if s.partial else ""
+        extra = f"; {s.completed} completed from their page" if s.completed else ""
+        extra += f"; {s.no_body} without any body" if s.no_body else ""
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed; pages {s.articles};"
-            f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged;"
+            f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages};"
+            f" stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
+            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged{extra};"
             f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
@@ -217,5 +263,12 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     other = getattr(summaries, "unattributed_errors", 0)
     total_err = sum(s.errors for s in summaries) + other
     where = f" ({other} outside any outlet)" if other else ""
-    lines.append(f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}")
+    total = f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}"
+    total_partial = sum(s.partial for s in summaries)
+    total_no_body = sum(s.no_body for s in summaries)
+    if total_partial:
+        total += f", {total_partial} stored from the feed summary (pages retried next crawls)"
+    if total_no_body:
+        total += f", {total_no_body} of them without any body"
+    lines.append(total)
     return "\n".join(lines)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from conf.schema import Config
+from feedwatch.interrupts import Interrupted
 from feedwatch.outlets import outlet_for_url
 from feedwatch.progress import ProgressReport
 from ingest.ingestor import Ingestor, Story
@@ -26,9 +28,12 @@ class ImportReport:
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
+    def counts_text(self) -> str:
+        """ "new 3, seen 1" (or "nothing")."""
+        return ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts.items())) or "nothing"
+
     def summary(self) -> str:
-        parts = [f"{kind} {n}" for kind, n in sorted(self.counts.items())]
-        lines = ["imported: " + (", ".join(parts) or "nothing")]
+        lines = ["imported: " + self.counts_text()]
         lines += [f"failed: {reason}" for reason in self.failed]
         return "\n".join(lines)
 
@@ -52,31 +57,44 @@ def import_paths(
     if progress is not None:
         progress.add("import", "import", total=len(files), unit="files")
     try:
-        for done, path in enumerate(files, 1):
-            if progress is not None:
-                progress.update("import", done - 1, detail=_counts(report))
-            try:
-                item = read_item_file(path)
-            except ItemFormatError as exc:
-                logger.warning("skipped %s", exc)
-                report.failed.append(str(exc))
-                continue
-            outlet = outlet_for_url(config, item.url) or (urlsplit(item.url).hostname or "unknown")
-            outcome = ingestor.ingest(
-                Story(
-                    outlet=outlet,
-                    canonical_url=canonical_url(item.url),
-                    stored=item,
-                    first_seen_ms=now_ms(),
-                )
-            )
-            report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1
+        _import_all(ingestor, config, files, report, progress)
         ingestor.deliver_alerts()
-        if progress is not None:
-            progress.update("import", len(files), detail=_counts(report), done=True)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        raise Interrupted(signum, "imported before the stop: " + report.counts_text()) from None
     finally:
         conn.close()
     return report
+
+
+def _import_all(
+    ingestor: Ingestor,
+    config: Config,
+    files: list[Path],
+    report: ImportReport,
+    progress: ProgressReport | None,
+) -> None:
+    for done, path in enumerate(files, 1):
+        if progress is not None:
+            progress.update("import", done - 1, detail=_counts(report))
+        try:
+            item = read_item_file(path)
+        except ItemFormatError as exc:
+            logger.warning("skipped %s", exc)
+            report.failed.append(str(exc))
+            continue
+        outlet = outlet_for_url(config, item.url) or (urlsplit(item.url).hostname or "unknown")
+        outcome = ingestor.ingest(
+            Story(
+                outlet=outlet,
+                canonical_url=canonical_url(item.url),
+                stored=item,
+                first_seen_ms=now_ms(),
+            )
+        )
+        report.counts[outcome.kind] = report.counts.get(outcome.kind, 0) + 1
+    if progress is not None:
+        progress.update("import", len(files), detail=_counts(report), done=True)
 
 
 def _counts(report: ImportReport) -> str:

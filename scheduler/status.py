@@ -10,9 +10,11 @@ from datetime import datetime
 from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 from store.feeds import FeedState, FeedStateStore
+from store.partial import PartialStories
 
-# Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
-NEUTRAL_STATUSES = {"running", "stopped"}
+# Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or
+# a signal, or every feed deferred (Retry-After, backoff): they neither reset nor add failures.
+NEUTRAL_STATUSES = {"running", "stopped", "interrupted", "deferred"}
 OK_STATUSES = {"ok"}
 
 
@@ -98,6 +100,7 @@ def _outlet_block(
     job: JobRecord | None,
     feed_lines: list[str],
     now_ms: int,
+    partial: int = 0,
 ) -> list[str]:
     head = f"{name}{'' if enabled else ' (disabled)'}"
     lines = [head]
@@ -123,6 +126,8 @@ def _outlet_block(
             f"  next run: {_fmt_time(job.next_run_ms)}{_fmt_ago(job.next_run_ms, now_ms)}{late}"
         )
     lines.append(f"  consecutive failed runs: {failures}")
+    if partial:
+        lines.append(f"  stories with the feed summary only: {partial} (their pages are retried)")
     lines.extend(feed_lines)
     return lines
 
@@ -133,6 +138,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
         return "--max-failures must be 1 or more", 2
     ensure_schema(conn)
     feed_states = FeedStateStore(conn)
+    partials = PartialStories(conn)
     jobs = load_jobs(conn)
     now_ms = int(time.time() * 1000)
     lines: list[str] = []
@@ -153,6 +159,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 jobs.get(name),
                 feed_lines,
                 now_ms,
+                partials.count(name),
             )
         )
     if unhealthy:

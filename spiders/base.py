@@ -61,7 +61,30 @@ class OutletSpider(scrapy.Spider):
         return list(self.outlet.feeds)
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        """One request per configured feed, the FeedConfig in meta["feed"]."""
+        """One request per configured feed, the FeedConfig in meta["feed"], then the pages of
+        partial stories (stored from their summary) that are due another try."""
+        yield from self._feed_requests()
+        yield from self.partial_retry_requests()
+
+    def partial_retry_requests(self) -> Iterator[scrapy.Request]:
+        """Article requests for this outlet's partial stories (see store.partial)."""
+        settings = getattr(self, "settings", None)
+        state_db = settings.get("FEEDWATCH_STATE_DB") if settings is not None else None
+        if not state_db or not self.outlet_name:
+            return
+        from spiders.partialretry import partial_retry_entries
+
+        for entry in partial_retry_entries(state_db, self.outlet_name):
+            self.count("articles/retried")
+            yield scrapy.Request(
+                entry.url,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={"entry": entry, "article": True, "partial_retry": True},
+                dont_filter=True,
+            )
+
+    def _feed_requests(self) -> Iterator[scrapy.Request]:
         for feed in self.feed_configs():
             request = scrapy.Request(
                 feed.url,
@@ -331,9 +354,11 @@ class OutletSpider(scrapy.Spider):
             entry.body_html = body
             entry.body = None  # the summary's document no longer describes the body
             entry.full_text = True
+            entry.partial = None
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)
             entry.full_text = False
+            entry.partial = "no body extracted from the page"
         return entry
 
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
@@ -346,17 +371,15 @@ class OutletSpider(scrapy.Spider):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
+        reason = _failure_reason(failure)
+        self.count("articles/failed")
         # A page left out of a replay snapshot is expected there: the replay middleware sums
         # its misses up in one warning, so each one is an INFO line here.
         level = logging.INFO if _replay_miss(failure) else logging.WARNING
-        logger.log(
-            level,
-            "article %s failed (%s); keeping the feed summary",
-            request.url,
-            _failure_reason(failure),
-        )
+        logger.log(level, "article %s failed (%s); keeping the feed summary", request.url, reason)
         if entry is not None:
             entry.full_text = False
+            entry.partial = f"page failed: {reason}"
             yield entry
 
 
