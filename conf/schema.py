@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,13 +75,39 @@ class FeedConfig(StrictModel):
         return value
 
 
-# The spider kinds in spiders/registry.py (kept here so loading a config does not import
-# Scrapy; a test checks the two lists agree).
-SPIDER_KINDS = ("rfi", "dw", "voa", "epochtimes", "gfwbreaker", "generic")
+@dataclass(frozen=True)
+class OutletDefaults:
+    """What an outlet kind brings when config.yaml leaves it out: its spec's title and default
+    feeds (declared in its module in spiders/outlets/)."""
+
+    title: str = ""
+    feeds: tuple[FeedConfig, ...] = ()
+
+
+_outlet_kinds: dict[str, OutletDefaults] | None = None
+
+
+def register_outlet_kinds(kinds: Mapping[str, OutletDefaults]) -> None:
+    """Install the spider kinds a config may name (replacing any earlier set). Called by
+    `spiders.outlets`: the config layer cannot import the spiders (nor Scrapy)."""
+    global _outlet_kinds
+    _outlet_kinds = dict(kinds)
+
+
+def outlet_kinds() -> dict[str, OutletDefaults]:
+    """The registered spider kinds; loading a config without them is a bug."""
+    if _outlet_kinds is None:
+        raise RuntimeError("outlet kinds are not registered: import spiders.outlets first")
+    return _outlet_kinds
 
 
 class OutletConfig(StrictModel):
-    """An outlet: where its feeds are, which spider parses them, when to crawl."""
+    """An outlet: which spider parses it, whether and when to crawl it, and overrides.
+
+    What the outlet's spec declares is the default: `title` and `feeds` (a `feeds:` list
+    replaces them all). `domains` lists article hosts beyond the spec's own; unlike those, they
+    may resolve to private addresses (an intranet feed), so the two lists stay apart.
+    """
 
     title: str = ""
     spider: str = "generic"
@@ -88,12 +116,29 @@ class OutletConfig(StrictModel):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feeds: list[FeedConfig] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _spec_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("spider", "generic")
+        defaults = outlet_kinds().get(kind) if isinstance(kind, str) else None
+        if defaults is None:  # an unknown kind: the spider validator names it
+            return data
+        data = dict(data)
+        if "feeds" not in data and defaults.feeds:
+            data["feeds"] = [feed.model_copy() for feed in defaults.feeds]
+        if "title" not in data and defaults.title:
+            data["title"] = defaults.title
+        return data
+
     @field_validator("spider")
     @classmethod
     def _known_spider(cls, value: str) -> str:
-        if value not in SPIDER_KINDS:
+        kinds = outlet_kinds()
+        if value not in kinds:
             raise ValueError(
-                f"unknown spider {excerpt(value)}; use one of {', '.join(SPIDER_KINDS)}"
+                f"unknown spider {excerpt(value)}; use one of {', '.join(sorted(kinds))}"
                 " ('generic' reads any RSS/Atom/RDF feed)"
             )
         return value

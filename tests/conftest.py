@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from servers.feedserver import FeedServer
 
+import spiders.outlets  # noqa: F401  (registers the outlets' URL rules and boilerplate)
+
 
 @pytest.fixture(scope="session")
 def session_feed_server() -> Iterator[FeedServer]:
