@@ -64,7 +64,14 @@ def _start(folder: Path, *argv: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # As from a terminal: a runner started in the background (`pytest &`) passes SIGINT
+        # on ignored, and feedwatch keeps an inherited SIG_IGN on purpose.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
