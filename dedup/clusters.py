@@ -2,6 +2,7 @@
 
 Tables (all prefixed `dedup_`, in the caller's state database):
   dedup_stories(id, item_id, key, best_len, best_full_text, created_ms)
+                -- key: '' since sketches (it is dedup_items.key of item_id; nothing reads it)
   dedup_items(id, key, canonical_url, story_id, kind, outlet, seen_ms, title, text_hash,
               text_len, full_text, matched_key, scores JSON, text zlib (empty in new rows),
               shingles, sketch)  -- the sketch replaces the text: dedup/sketch.py

@@ -335,8 +335,8 @@ class DedupEngine:
             if decision.kind == "new" or story_id is None:
                 self.conn.execute(
                     "INSERT INTO dedup_stories (id, item_id, key, best_len, best_full_text, created_ms)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, item_id, doc.key, feats.length, int(doc.full_text), doc.seen_ms),
+                    " VALUES (?, ?, '', ?, ?, ?)",  # the key is the item's (dedup_items.key)
+                    (item_id, item_id, feats.length, int(doc.full_text), doc.seen_ms),
                 )
                 story_id = item_id
                 self.conn.execute(
