@@ -120,7 +120,8 @@ def realistic_workload(
             arrival.append((s * 2.5 + float(rng.exponential(mean_lag)), s, v))
     arrival.sort()
     arrival = arrival[:n]
-    base: dict[int, list[np.ndarray]] = {}
+    base: dict[int, list[np.ndarray]] = {}  # stories with variants still to come
+    left = np.bincount([s for _, s, _ in arrival], minlength=stories)
     fps = np.zeros(n, dtype=np.uint64)
     counts = np.zeros(n, dtype=np.int64)
     story_of = np.zeros(n, dtype=np.int64)
@@ -135,6 +136,9 @@ def realistic_workload(
                     seq = np.concatenate([boiler[int(rng.integers(len(boiler)))], seq])
             base[s] = _sentences(seq, rng)
         seq = np.concatenate(base[s]) if v == 0 else _variant(base[s], boiler, rng)
+        left[s] -= 1
+        if not left[s]:
+            del base[s]
         fps[i] = fingerprint_hashes(seq)
         a = anchors_of(sorted_unique(seq), cfg.anchor_rate)
         parts.append(a)
