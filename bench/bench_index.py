@@ -18,6 +18,7 @@ on real corpus items; texts as stored before sketches vs sketches).
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import tempfile
@@ -86,6 +87,8 @@ def run_ops(w: Workload, ops: int, cfg: DedupConfig) -> dict[str, object]:
             seen[w.story[i]] = True
     wall_ms, cpu_ms = wall * 1e3, cpu * 1e3
     runs = max(len(t.runs) for t in [*index.simhash.tables, index.anchors.table])
+    memory = (index.nbytes(), index.merge_nbytes())
+    index.finish_merges()  # not timed: the memory once the merges in progress are done
     return {
         "index": index,
         "build_s": build_s,
@@ -97,6 +100,7 @@ def run_ops(w: Workload, ops: int, cfg: DedupConfig) -> dict[str, object]:
         "same_story": same_story,
         "with_prior": with_prior,
         "runs": runs,
+        "memory": memory,
     }
 
 
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Run {time.strftime('%Y-%m-%d')} on {machine()}; {n:,} items per workload, "
         f"{ops:,} timed operations each; {time.perf_counter() - started:.0f} s "
-        f"(realistic workload built in {gen_s:.0f} s)."
+        f"(realistic workload built in {gen_s:.0f} s); load average at the end"
+        f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
     print(f"Command: `{cmd}`\n")
     names = [w.name for w in workloads]
@@ -246,12 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     row("sorted runs per table at the end (most)", [str(x["runs"]) for x in r])
     row(
-        "index memory per item (arrays)",
+        "index memory per item (arrays), merges done",
         [
             f"{x['index'].nbytes() / n:.0f} B ({w.counts.mean():.1f} anchors/item)"  # type: ignore[attr-defined]
             for x, w in zip(r, workloads, strict=True)
         ],
         "< 200 B",
+    )
+    row(
+        "the same at the end of the run: all / of it merge output in progress",
+        [f"{x['memory'][0] / n:.0f} B / {x['memory'][1] / n:.0f} B" for x in r],  # type: ignore[index]
     )
     row("cold start: load from SQLite and build", [f"{colds[x]:.1f} s" for x in names], "< 10 s")
     row(f"bulk build of {n - ops:,} items in memory", [f"{x['build_s']:.1f} s" for x in r])

@@ -587,10 +587,20 @@ class NearIndex:
         return self.ids.size - before
 
     def nbytes(self) -> int:
-        """Memory held by the index arrays."""
+        """Memory held by the index arrays (with the output of merges in progress)."""
         return int(
             self.ids.data.nbytes
             + self.anchor_counts.data.nbytes
             + self.simhash.nbytes()
             + self.anchors.nbytes()
         )
+
+    def merge_nbytes(self) -> int:
+        """Memory held by the output of merges in progress (until they replace their runs)."""
+        tables = [*self.simhash.tables, self.anchors.table]
+        return int(sum(m.out.nbytes for t in tables for m in t.merges))
+
+    def finish_merges(self) -> None:
+        """Complete every merge in progress now (diagnostics, benchmarks)."""
+        self.simhash.merge()
+        self.anchors.table.merge()
