@@ -233,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "0",
     )
+    row(
+        f"the operations over {STALL_MS:.0f} ms of wall time: their most CPU time",
+        [
+            f"{x['cpu'][x['wall'] > STALL_MS].max():.1f} ms"  # type: ignore[index]
+            if (x["wall"] > STALL_MS).any()  # type: ignore[operator]
+            else "-"
+            for x in r
+        ],
+    )
     row("query (candidates) CPU p50 / p99 / max", [_pct(x["query"]) for x in r])  # type: ignore[arg-type]
     row("insert (add) CPU p50 / p99 / max", [_pct(x["add"]) for x in r])  # type: ignore[arg-type]
     row(
