@@ -167,7 +167,9 @@ class DedupEngine:
         same_title = title == feats.title
         old = self._stored(item_id)
         fingerprint = self._fingerprint(item_id)
-        _, scores, reasons = compare_sketch(feats, old.sketch, fingerprint, old.anchors, self.config)
+        _, scores, reasons = compare_sketch(
+            feats, old.sketch, fingerprint, old.anchors, self.config
+        )
         # A feed summary of a story already stored in full is the same version, not an edit.
         summary_of_stored = (
             not same_text
