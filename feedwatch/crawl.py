@@ -14,9 +14,11 @@ from scrapy.settings import Settings
 
 from conf.schema import Config
 from crawler import settings as default_settings
+from crawler.pipelines import outcome_stats
 from feedwatch import logsetup
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
 from feedwatch.progress import ProgressReport
+from ingest.handoff import IngestHandoff
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
 from store.state import RunLog, open_state
@@ -39,6 +41,8 @@ class OutletSummary:
     upgraded: int = 0
     seen: int = 0
     unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
+    queued: int = 0  # stories put on the ingest queue
+    to_daemon: bool = False  # the running daemon consumes them: outcomes not known here
     errors: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +117,7 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
         unchanged=count("store/unchanged"),
+        queued=count("store/queued"),
         errors=errors,
         stats=stats,
     )
@@ -125,6 +130,8 @@ def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
     if s.feed_errors:
         detail += f", {s.feed_errors} feeds failed"
     return s.feeds + s.feeds_unchanged + s.feed_errors, detail
+
+
 def summarize_stats(outlet: str, stats: dict[str, Any]) -> OutletSummary:
     """What one outlet's crawl did, from its Scrapy stats (also read mid-crawl by progress)."""
     return _summarize(outlet, stats)
@@ -149,7 +156,9 @@ def run_crawl(
         for name in sorted(outlets):
             locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
         feeds = {name: len(config.outlets[name].feeds) for name in outlets}
-        summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds)
+        level = str(settings.get("LOG_LEVEL") or "WARNING")
+        with IngestHandoff(config, config_path, log_level=level) as handoff:
+            summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds, handoff)
     conn.close()
     return summaries
 
@@ -161,12 +170,16 @@ def _crawl_locked(
     settings: Settings,
     progress: ProgressReport | None = None,
     feeds: dict[str, int] | None = None,
+    handoff: IngestHandoff | None = None,
 ) -> CrawlSummaries:
+    run_ids = {name: runs.start(name) for name in outlets}
+    if handoff is not None:
+        settings = settings.copy()
+        settings.setdict(handoff.settings, priority="cmdline")
+        settings.set("FEEDWATCH_RUN_IDS", run_ids, priority="cmdline")
     process = CrawlerProcess(settings)
     crawlers = []
-    run_ids = {}
     for name in outlets:
-        run_ids[name] = runs.start(name)
         crawler = process.create_crawler(name)
         crawlers.append((name, crawler))
         process.crawl(crawler)
@@ -183,15 +196,20 @@ def _crawl_locked(
             watcher.stop()
         logging.getLogger().removeHandler(counter)
         close_shared_pool()
+    # The crawl's half is done: wait until the consumer has settled every queued story.
+    outcomes = handoff.finish() if handoff is not None else None
     summaries = CrawlSummaries()
     for name, crawler in crawlers:
-        stats = crawler.stats.get_stats() if crawler.stats else {}
+        stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+        if outcomes is not None:
+            stats.update(outcome_stats(outcomes, name))
         summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
+        summary.to_daemon = handoff is not None and handoff.to_daemon
         runs.finish(
             run_ids[name],
             status="ok" if summary.ok else "failed",
             feeds=summary.feeds,
-            new_items=summary.new,
+            new_items=None if summary.to_daemon else summary.new,
             seen_items=summary.seen + summary.unchanged,
             errors=summary.errors + summary.feed_errors,
         )
@@ -204,12 +222,16 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     """One line per outlet, then a total."""
     lines = []
     for s in summaries:
+        if s.to_daemon:
+            stories = f"stories queued {s.queued} for the running daemon, {s.unchanged} unchanged"
+        else:
+            stories = (
+                f"stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
+                f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged"
+            )
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed; pages {s.articles};"
-            f" stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged;"
-            f" errors {s.errors}"
+            f" {s.feed_errors} failed; pages {s.articles}; {stories}; errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     # Each total is the sum of the column above; errors that no outlet owns are said as such.
@@ -217,5 +239,10 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     other = getattr(summaries, "unattributed_errors", 0)
     total_err = sum(s.errors for s in summaries) + other
     where = f" ({other} outside any outlet)" if other else ""
-    lines.append(f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}")
+    if any(s.to_daemon for s in summaries):
+        queued = sum(s.queued for s in summaries)
+        done = f"{queued} queued for the running daemon"
+    else:
+        done = f"{total_new} new items"
+    lines.append(f"total: {done}, {failed} feeds failed, {total_err} errors{where}")
     return "\n".join(lines)

@@ -43,6 +43,7 @@ class Story:
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
     body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
     digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
+    alerts: bool = True  # False for imports of old stories: recorded, never alerted
 
     @property
     def html(self) -> str:
@@ -132,7 +133,7 @@ class Ingestor:
             logger.info("recovered %s written by an interrupted run", path)
         row_id = self._record_item(story, story_id, path)
         story_id = story_id if story_id is not None else row_id
-        if self.alerts is not None and self.config.alerts.rules:
+        if self.alerts is not None and story.alerts and self.config.alerts.rules:
             # Inside the transaction: the alert is queued if and only if the story is stored.
             self.alerts.on_new_story(
                 StoryRef(
@@ -157,7 +158,7 @@ class Ingestor:
         upgraded = False
         if decision.richer_body and path is not None and path.exists():
             upgraded = self._upgrade(path, story.stored.body, story.document())
-        if self.alerts is not None and decision.kind == "repost":
+        if self.alerts is not None and story.alerts and decision.kind == "repost":
             self.alerts.on_repost(story_id, story.outlet, story.stored.url)
         kind = _OUTCOME_OF_DECISION[decision.kind]
         return Outcome(kind, path, story_id, upgraded, decision.reasons)

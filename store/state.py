@@ -211,11 +211,22 @@ class RunLog:
         return int(cur.lastrowid or 0)
 
     def finish(
-        self, run_id: int, *, status: str, feeds: int, new_items: int, seen_items: int, errors: int
+        self,
+        run_id: int,
+        *,
+        status: str,
+        feeds: int,
+        new_items: int | None,
+        seen_items: int,
+        errors: int,
     ) -> None:
-        """Record how a run ended."""
+        """Record how a run ended (`new_items` None: the ingest consumer records it)."""
         self.conn.execute(
-            "UPDATE runs SET finished_ms=?, status=?, feeds=?, new_items=?, seen_items=?, errors=?"
-            " WHERE id=?",
+            "UPDATE runs SET finished_ms=?, status=?, feeds=?, new_items=COALESCE(?, new_items),"
+            " seen_items=?, errors=? WHERE id=?",
             (now_ms(), status, feeds, new_items, seen_items, errors, run_id),
         )
+
+    def set_new_items(self, run_id: int, new_items: int) -> None:
+        """The number of new stories the ingest consumer stored for a run."""
+        self.conn.execute("UPDATE runs SET new_items=? WHERE id=?", (new_items, run_id))
