@@ -14,16 +14,18 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun
-from conf.schema import Config, load_config
+from conf.schema import load_config
 from ingest.consumer import consume_all
 from ingest.ingestor import Story
 from ingest.payload import story_to_payload
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
-from store.queue import IngestQueue, TokenOutcomes
+from store.queue import TokenOutcomes
 from store.sanitize import sanitized_document, strip_control_chars
+from store.sqlite import open_storage
 from store.state import now_ms, open_state
+from store.storage import QueueStorage
 from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
 
@@ -113,7 +115,8 @@ class StorePipeline:
         self.run_ids: dict[str, int] = dict(settings.getdict("FEEDWATCH_RUN_IDS"))
         self.outlets: set[str] = set()
         self.thread = SerialThread("feedwatch-store")
-        self.queue = self.thread.call(_open_queue, self.config)
+        self.storage = self.thread.call(open_storage, self.config.state_db)
+        self.queue: QueueStorage = self.storage.queue
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -162,7 +165,7 @@ class StorePipeline:
                 await self.thread.run(consume_all, self.config)
                 await self.thread.run(self._record_outcomes)
         finally:
-            await self.thread.run(self.queue.conn.close)
+            await self.thread.run(self.storage.close)
             self.thread.close()
 
     def _record_outcomes(self) -> None:
@@ -196,8 +199,3 @@ def outcome_stats(done: TokenOutcomes, outlet: str) -> dict[str, int]:
     stats["store/upgraded"] = done.count(outlet, "upgraded")
     stats["store/failed"] = done.count(outlet, "failed")
     return stats
-
-
-def _open_queue(config: Config) -> IngestQueue:
-    """The queue on a state connection opened by (and so usable on) the calling thread."""
-    return IngestQueue(open_state(config.state_db))

@@ -22,8 +22,8 @@ from ingest.ingestor import Story
 from ingest.payload import story_to_payload
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
-from store.queue import IngestQueue
-from store.state import now_ms, open_state
+from store.sqlite import open_storage
+from store.state import now_ms
 from store.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def import_paths(
     dedup index from the archive (use alerts=False so old stories do not alert again).
     """
     report = ImportReport()
-    conn = open_state(config.state_db)
-    queue = IngestQueue(conn)
+    storage = open_storage(config.state_db)
+    queue = storage.queue
     token = f"import-{uuid.uuid4().hex}"
     report.to_daemon = queue.daemon_running()
     beside = None if report.to_daemon else _Beside(config, token)
@@ -128,7 +128,7 @@ def import_paths(
         if progress is not None:
             progress.update("import", len(files), detail=_counts(report), done=True)
     finally:
-        conn.close()
+        storage.close()
     return report
 
 

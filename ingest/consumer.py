@@ -33,8 +33,9 @@ from conf.base import ConfigError
 from conf.schema import Config, load_config
 from ingest.ingestor import Ingestor
 from ingest.payload import story_from_payload
-from store.queue import IngestQueue, QueuedRow
-from store.state import RunLog, open_state, write_transaction
+from store.queue import QueuedRow
+from store.sqlite import open_storage
+from store.storage import QueueStorage, RunStorage
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +77,10 @@ class Consumer:
         self.config = config
         self.role = role
         self.batch = batch
-        self.conn = open_state(config.state_db)
-        self.queue = IngestQueue(self.conn)
-        self.runs = RunLog(self.conn)
-        self.ingestor = Ingestor(config, self.conn)
+        self.storage = open_storage(config.state_db)
+        self.queue: QueueStorage = self.storage.queue
+        self.runs: RunStorage = self.storage.runs
+        self.ingestor = Ingestor(config, self.storage)
         self._beat = 0.0
         self.queue.prune_outcomes()
 
@@ -87,7 +88,7 @@ class Consumer:
         try:
             self.queue.sign_off()
         finally:
-            self.conn.close()
+            self.storage.close()
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat row (at most every HEARTBEAT_S seconds)."""
@@ -103,22 +104,20 @@ class Consumer:
         reload = False
         archive = self.ingestor.archive
         try:
-            with write_transaction(self.conn):
+            with self.storage.transaction():
                 rows = self.queue.take(self.batch)
                 archive.begin_batch()
                 for row in rows:
-                    self.conn.execute("SAVEPOINT story")
                     try:
-                        run = self._consume(row)
+                        with self.storage.savepoint():
+                            run = self._consume(row)
                     except Exception as exc:  # one bad row must not stop the queue
-                        self.conn.execute("ROLLBACK TO story")
                         self.queue.failed(row)
                         reload = True  # the index may hold what was just rolled back
                         logger.error("ingest of queued row %d failed: %s", row.id, exc)
                     else:
                         if run is not None:
                             ended.append(run)
-                    self.conn.execute("RELEASE story")
                 archive.sync_batch()  # renames durable before the rows naming them commit
         except BaseException:
             self._reload()
@@ -176,7 +175,7 @@ class Consumer:
 
     def _reload(self) -> None:
         """A fresh Ingestor: its in-memory index is rebuilt from what was committed."""
-        self.ingestor = Ingestor(self.config, self.conn)
+        self.ingestor = Ingestor(self.config, self.storage)
 
     def consume(self, done: Callable[[], bool], stop: threading.Event | None = None) -> None:
         """Consume until the queue is empty and `done()` (or `stop` is set)."""
@@ -209,8 +208,8 @@ def consume_for(config: Config, token: str, producer_done: threading.Event) -> N
     Waits for the lock while another consumer holds it; that consumer takes this producer's
     rows too, and this one returns as soon as they are all settled.
     """
-    probe = open_state(config.state_db)
-    queue = IngestQueue(probe)
+    probe = open_storage(config.state_db)
+    queue = probe.queue
 
     def finished() -> bool:
         return producer_done.is_set() and queue.pending(token) == 0

@@ -19,8 +19,8 @@ from types import TracebackType
 
 from conf.schema import Config
 from ingest.consumer import consume_for
-from store.queue import IngestQueue, TokenOutcomes
-from store.state import open_state
+from store.queue import TokenOutcomes
+from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,11 @@ class IngestHandoff:
     def __init__(self, config: Config, config_path: Path, *, log_level: str = "WARNING") -> None:
         self.config = config
         self.token = f"{uuid.uuid4().hex}"
-        conn = open_state(config.state_db)
+        storage = open_storage(config.state_db)
         try:
-            self.to_daemon = IngestQueue(conn).daemon_running()
+            self.to_daemon = storage.queue.daemon_running()
         finally:
-            conn.close()
+            storage.close()
         self.child: subprocess.Popen[bytes] | None = None
         if not self.to_daemon:
             command = [sys.executable, "-m", "ingest.consumer", "--config", str(config_path)]
@@ -54,9 +54,9 @@ class IngestHandoff:
             self._wait_child()
         if self.to_daemon:
             return None
-        conn = open_state(self.config.state_db)
+        storage = open_storage(self.config.state_db)
         try:
-            queue = IngestQueue(conn)
+            queue = storage.queue
             if queue.pending(self.token):
                 # The consumer died (killed, crashed): settle the rest here, nothing is left.
                 logger.warning("ingest consumer ended early; consuming the rest here")
@@ -66,7 +66,7 @@ class IngestHandoff:
             self.outcomes = queue.outcomes(self.token)
             queue.forget(self.token)
         finally:
-            conn.close()
+            storage.close()
         return self.outcomes
 
     def _wait_child(self) -> None:

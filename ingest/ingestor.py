@@ -22,7 +22,9 @@ from dedup.engine import Decision, DedupEngine, Document
 from store.archive import Archive
 from store.document import Body
 from store.format import StoredItem, parse_item
-from store.state import ItemState, SeenItem, write_transaction
+from store.sqlite import SQLiteState
+from store.state import SeenItem
+from store.storage import ItemStorage
 
 logger = logging.getLogger(__name__)
 
@@ -78,18 +80,23 @@ _OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
 class Ingestor:
     """Owns the archive, the items table and the dedup/alert services for one process."""
 
-    def __init__(self, config: Config, conn: sqlite3.Connection, *, alerts: bool = True) -> None:
+    def __init__(
+        self, config: Config, state: SQLiteState | sqlite3.Connection, *, alerts: bool = True
+    ) -> None:
         self.config = config
-        self.conn = conn
+        self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
+        # Dedup's and the alerts' tables are not behind the storage interface yet: they still
+        # take the SQLite connection (store/storage.py).
+        conn = self.conn = self.state.connection
         self.archive = Archive(config.archive_dir)
-        self.items = ItemState(conn)
+        self.items: ItemStorage = self.state.items
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
         self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
-        with write_transaction(self.conn):
+        with self.state.transaction():
             outcome = self._ingest_locked(story)
             if story.digest is not None:
                 # The next poll of this same content stops at the unchanged check.
@@ -180,11 +187,7 @@ class Ingestor:
         )
 
     def _story_path(self, story_id: int) -> Path | None:
-        row = self.conn.execute(
-            "SELECT path FROM items WHERE story_id = ? AND path IS NOT NULL ORDER BY id LIMIT 1",
-            (story_id,),
-        ).fetchone()
-        return _path(row[0]) if row else None
+        return _path(self.items.story_path(story_id))
 
     def _upgrade(self, path: Path, body: str, document: Body) -> bool:
         """Give the story's file a richer body in place; its time, title and URL stay.

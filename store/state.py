@@ -190,6 +190,14 @@ class ItemState:
             (digest, canonical_url, digest),
         )
 
+    def story_path(self, story_id: int) -> str | None:
+        """The item file of a story (its first row that has one)."""
+        row = self.conn.execute(
+            "SELECT path FROM items WHERE story_id = ? AND path IS NOT NULL ORDER BY id LIMIT 1",
+            (story_id,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def count(self) -> int:
         """How many items are recorded."""
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])

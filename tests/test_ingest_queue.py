@@ -24,7 +24,16 @@ from store.document import Body
 from store.format import StoredItem, parse_item
 from store.imports import read_item_file
 from store.queue import MAX_ATTEMPTS, IngestQueue
+from store.sqlite import open_storage
 from store.state import open_state
+from store.storage import (
+    FeedStateStorage,
+    ItemStorage,
+    QueueStorage,
+    RunStorage,
+    StateStorage,
+    iter_parts,
+)
 from store.urls import canonical_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,3 +218,24 @@ def test_stored_item_fields_are_unchanged_by_the_queue(config: Config) -> None:
     Consumer(config).run_batch()
     (path,) = config.archive_dir.rglob("*.txt")
     assert parse_item(path.read_bytes()) == StoredItem(*story.stored.__dict__.values())
+
+
+def test_the_sqlite_store_meets_the_storage_interface(config: Config) -> None:
+    storage = open_storage(config.state_db)
+    try:
+        assert isinstance(storage, StateStorage)
+        for part, protocol in zip(
+            iter_parts(storage),
+            (ItemStorage, RunStorage, FeedStateStorage, QueueStorage),
+            strict=True,
+        ):
+            assert isinstance(part, protocol), (part, protocol)
+        # A savepoint rolls back alone inside the open transaction.
+        with storage.transaction():
+            storage.queue.put("t", "rfi", "{}")
+            with pytest.raises(RuntimeError), storage.savepoint():
+                storage.queue.put("t", "rfi", "{}")
+                raise RuntimeError("undo this one")
+        assert storage.queue.pending("t") == 1
+    finally:
+        storage.close()
