@@ -10,6 +10,7 @@ says "queued N for the running daemon". The child consumes until its stdin is cl
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -23,6 +24,8 @@ from store.queue import TokenOutcomes
 from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class IngestHandoff:
@@ -40,7 +43,12 @@ class IngestHandoff:
         if not self.to_daemon:
             command = [sys.executable, "-m", "ingest.consumer", "--config", str(config_path)]
             command += ["--token", self.token, "--log-level", log_level]
-            self.child = subprocess.Popen(command, stdin=subprocess.PIPE)
+            # The consumer runs this checkout's code, whatever is installed or on the path.
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+            )
+            self.child = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
         self.outcomes: TokenOutcomes | None = None
 
     @property
