@@ -126,7 +126,8 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
 def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
     """Feeds done (parsed, unchanged or failed) and a short detail, for the progress display."""
     s = _summarize(outlet, stats)  # type: ignore[arg-type]
-    detail = f"pages {s.articles}, stories {s.new} new, {s.merged} reposts"
+    # Mid-crawl the stories are queued; the consumer settles them (new, reposts) beside.
+    detail = f"pages {s.articles}, stories {s.queued} queued"
     if s.feed_errors:
         detail += f", {s.feed_errors} feeds failed"
     return s.feeds + s.feeds_unchanged + s.feed_errors, detail

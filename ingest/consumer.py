@@ -178,7 +178,7 @@ class Consumer:
         self.ingestor = Ingestor(self.config, self.storage)
 
     def consume(self, done: Callable[[], bool], stop: threading.Event | None = None) -> None:
-        """Consume until the queue is empty and `done()` (or `stop` is set)."""
+        """Consume until `done()`, asked after each batch (or until `stop` is set)."""
         while stop is None or not stop.is_set():
             taken = self.run_batch()
             if done():
@@ -197,7 +197,7 @@ def consume_all(config: Config) -> None:
     with consumer_lock(config.state_db, give_up=lambda: False):
         consumer = Consumer(config)
         try:
-            consumer.consume(done=lambda: True)
+            consumer.consume(done=lambda: consumer.queue.pending() == 0)
         finally:
             consumer.close()
 

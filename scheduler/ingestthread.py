@@ -42,7 +42,10 @@ class IngestThread(threading.Thread):
                 return
             consumer = Consumer(self.config, role="daemon")
             try:
-                consumer.consume(done=self.draining.is_set, stop=self.stopping)
+                consumer.consume(
+                    done=lambda: self.draining.is_set() and consumer.queue.pending() == 0,
+                    stop=self.stopping,
+                )
             finally:
                 consumer.close()
 

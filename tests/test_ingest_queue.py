@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from conf.schema import Config, load_config
 from ingest.consumer import Consumer
 from ingest.ingestor import Story
 from ingest.payload import story_from_payload, story_to_payload
+from scheduler.ingestthread import IngestThread
 from store.document import Body
 from store.format import StoredItem, parse_item
 from store.imports import read_item_file
@@ -188,8 +190,8 @@ def test_a_crawl_hands_its_stories_to_a_running_daemon(tmp_path: Path) -> None:
     assert f"stories queued {queued - 1} for the running daemon" in line  # + end-of-run row
     assert queued > 5
     assert not list(config.archive_dir.rglob("*.txt"))  # nothing stored by the crawl itself
-    consumer = Consumer(config, role="daemon")
-    consumer.consume(done=lambda: True)
+    consumer = Consumer(config, role="daemon", batch=4)  # several batches
+    consumer.consume(done=lambda: queue.pending() == 0)
     assert queue.pending() == 0
     stored = len(list(config.archive_dir.rglob("*.txt")))
     # The daemon's consumer recorded the run's true count in the run record.
@@ -239,3 +241,23 @@ def test_the_sqlite_store_meets_the_storage_interface(config: Config) -> None:
         assert storage.queue.pending("t") == 1
     finally:
         storage.close()
+
+
+def test_the_daemon_thread_consumes_beats_and_settles_the_rest_when_stopped(
+    config: Config,
+) -> None:
+    queue = _queue(config)
+    thread = IngestThread(config)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not queue.daemon_running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert queue.daemon_running()  # crawls now hand their stories to it
+        for name in ("repost_rfi_freedom_house.md", "dw_1022765_trump_ukraine.md"):
+            queue.put("t", "rfi", story_to_payload(_story(name)))
+    finally:
+        thread.stop()
+    assert not thread.is_alive()
+    assert queue.pending() == 0 and queue.outcomes("t").count("rfi", "new") == 2
+    assert not queue.daemon_running()  # signed off
