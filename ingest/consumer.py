@@ -37,7 +37,7 @@ from store.queue import QueuedRow
 from store.sqlite import open_storage
 from store.storage import QueueStorage, RunStorage
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ingest.consumer")  # not __main__ when run with -m
 
 BATCH = 64  # stories per transaction: the fsync of the commit and the folders is shared
 HEARTBEAT_S = 2.0
@@ -135,6 +135,8 @@ class Consumer:
         outcome = self.ingestor.ingest(story)
         length = story.document().text_length if outcome.kind == "new" else 0
         self.queue.settle(row, outcome.kind, upgraded=outcome.upgraded, text_length=length)
+        if outcome.kind == "new":
+            logger.info("stored %s -> %s", story.stored.url, outcome.path)
         return None
 
     def _end_run(self, row: QueuedRow) -> str:
@@ -234,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
+    # The command line's format (feedwatch/logsetup.py), so both halves' lines read alike.
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s ingest: %(message)s"
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
     )
     try:
         config = load_config(args.config)
