@@ -6,9 +6,12 @@ Scrapy components built with `from_crawler`; stats are namespaced (`store/queued
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import uuid
+from concurrent.futures import Future
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
@@ -113,7 +116,11 @@ class StorePipeline:
         self.consume_here = not self.token
         self.token = self.token or f"inline-{uuid.uuid4().hex}"
         self.run_ids: dict[str, int] = dict(settings.getdict("FEEDWATCH_RUN_IDS"))
-        self.outlets: set[str] = set()
+        # Stories wait here for the store thread, which queues all that arrived in one
+        # transaction: the crawl never waits while the consumer holds the write lock.
+        self._buffer: list[tuple[str, str, str, str]] = []
+        self._buffer_lock = threading.Lock()
+        self._flushes: list[Future[None]] = []
         self.thread = SerialThread("feedwatch-store")
         self.storage = self.thread.call(open_storage, self.config.state_db)
         self.queue: QueueStorage = self.storage.queue
@@ -142,9 +149,7 @@ class StorePipeline:
             body=item.body,
             digest=item.digest,
         )
-        payload = story_to_payload(story)
-        await self.thread.run(self.queue.put, self.token, item.outlet, payload)
-        self.outlets.add(item.outlet)
+        self._queue_row(item.outlet, "story", story_to_payload(story))
         self.stats.inc_value("store/queued")
         logger.debug("queued %s", item.url)
         return item
@@ -160,13 +165,31 @@ class StorePipeline:
             }
         )
         try:
-            await self.thread.run(self.queue.put, self.token, run.outlet, marker, "run_end")
+            self._queue_row(run.outlet, "run_end", marker)
+            for flush in self._flushes:
+                await asyncio.wrap_future(flush)  # raises if a flush failed: nothing hidden
             if self.consume_here and not await self.thread.run(self.queue.daemon_running):
                 await self.thread.run(consume_all, self.config)
                 await self.thread.run(self._record_outcomes)
         finally:
             await self.thread.run(self.storage.close)
             self.thread.close()
+
+    def _queue_row(self, outlet: str, kind: str, payload: str) -> None:
+        """Buffer a row; the first row of a new buffer schedules its flush on the store thread."""
+        with self._buffer_lock:
+            first = not self._buffer
+            self._buffer.append((self.token, outlet, kind, payload))
+        if first:
+            self._flushes = [f for f in self._flushes if not f.done() or f.exception()]
+            self._flushes.append(self.thread.submit(self._flush))
+
+    def _flush(self) -> None:
+        """On the store thread: queue everything buffered so far, in one transaction."""
+        with self._buffer_lock:
+            rows, self._buffer = self._buffer, []
+        if rows:
+            self.queue.put_many(rows)
 
     def _record_outcomes(self) -> None:
         """Consumed in this process: put the outcomes in the stats, as the crawl command does."""

@@ -21,7 +21,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
-from store.state import now_ms
+from store.state import now_ms, write_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingest_queue (
@@ -101,6 +101,15 @@ class IngestQueue:
             (token, outlet, kind, now_ms(), payload),
         )
         return int(cur.lastrowid or 0)
+
+    def put_many(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Queue (token, outlet, kind, payload) rows in one transaction."""
+        with write_transaction(self.conn):
+            self.conn.executemany(
+                "INSERT INTO ingest_queue (token, outlet, kind, enqueued_ms, payload)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(token, outlet, kind, now_ms(), payload) for token, outlet, kind, payload in rows],
+            )
 
     def pending(self, token: str | None = None) -> int:
         """Rows still to consume (a token's, or all) that a consumer will still take."""
