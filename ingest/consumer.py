@@ -42,6 +42,7 @@ logger = logging.getLogger("ingest.consumer")  # not __main__ when run with -m
 BATCH = 64  # stories per transaction: the fsync of the commit and the folders is shared
 HEARTBEAT_S = 2.0
 IDLE_S = 0.05  # poll interval of an empty queue
+PRUNE_S = 3600.0
 
 
 def lock_file(state_db: Path) -> Path:
@@ -82,6 +83,7 @@ class Consumer:
         self.runs: RunStorage = self.storage.runs
         self.ingestor = Ingestor(config, self.storage)
         self._beat = 0.0
+        self._pruned = time.monotonic()
         self.queue.prune_outcomes()
 
     def close(self) -> None:
@@ -96,6 +98,9 @@ class Consumer:
         if now - self._beat >= HEARTBEAT_S:
             self.queue.heartbeat(self.role)
             self._beat = now
+        if now - self._pruned >= PRUNE_S:  # the daemon's outcomes: nobody comes back for them
+            self.queue.prune_outcomes()
+            self._pruned = now
 
     def run_batch(self) -> int:
         """Consume up to `batch` rows in one transaction; returns how many were taken."""
@@ -258,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         producer_done.set()
 
     threading.Thread(target=watch_stdin, name="producer-watch", daemon=True).start()
-    consume_for(config, args.token, producer_done)
+    try:
+        consume_for(config, args.token, producer_done)
+    except Exception as exc:  # the crawl settles what is left itself
+        print(f"ingest consumer: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
