@@ -10,6 +10,7 @@ from datetime import datetime
 from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 from store.feeds import FeedState, FeedStateStore
+from store.queue import IngestQueue
 
 # Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
 NEUTRAL_STATUSES = {"running", "stopped"}
@@ -127,6 +128,13 @@ def _outlet_block(
     return lines
 
 
+def _ingest_line(queue: IngestQueue) -> str:
+    """Stories waiting for the ingest consumer, and who consumes."""
+    consumer = queue.consumer()
+    who = f"{consumer[1]} consumer, pid {consumer[0]}" if consumer else "no consumer running"
+    return f"ingest queue: {queue.pending()} waiting ({who})"
+
+
 def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -> tuple[str, int]:
     """Text report per outlet and exit code: 1 when an enabled outlet failed max_failures runs in a row."""
     if max_failures < 1:
@@ -155,6 +163,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 now_ms,
             )
         )
+    lines.append(_ingest_line(IngestQueue(conn)))
     if unhealthy:
         lines.append(
             f"UNHEALTHY: {', '.join(unhealthy)} failed {max_failures} or more runs in a row"

@@ -22,6 +22,7 @@ from ingest.consumer import Consumer
 from ingest.ingestor import Story
 from ingest.payload import story_from_payload, story_to_payload
 from scheduler.ingestthread import IngestThread
+from scheduler.status import status_report
 from store.document import Body
 from store.format import StoredItem, parse_item
 from store.imports import read_item_file
@@ -158,6 +159,16 @@ def test_the_heartbeat_says_whether_a_daemon_consumes(config: Config) -> None:
     queue.conn.execute("UPDATE ingest_consumer SET pid = 2147483646")
     assert not queue.daemon_running()  # no such process
     queue.sign_off()
+
+
+def test_status_says_how_many_stories_wait_and_who_consumes(config: Config) -> None:
+    queue = _queue(config)
+    queue.put("t", "rfi", "{}")
+    text, _ = status_report(config, queue.conn, 3)
+    assert "ingest queue: 1 waiting (no consumer running)" in text.splitlines()
+    queue.heartbeat("daemon")
+    text, _ = status_report(config, queue.conn, 3)
+    assert f"ingest queue: 1 waiting (daemon consumer, pid {os.getpid()})" in text.splitlines()
 
 
 def _demo_config(folder: Path) -> Path:
