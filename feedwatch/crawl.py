@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,8 @@ from feedwatch.progress import ProgressReport
 from ingest.handoff import IngestHandoff
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
-from store.state import RunLog, open_state
+from store.sqlite import open_storage
+from store.storage import RunStorage
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,8 @@ def run_crawl(
 
     With `progress`, each outlet's feeds, pages and stories are shown while it runs.
     """
-    conn = open_state(config.state_db)
-    runs = RunLog(conn)
+    storage = open_storage(config.state_db)
+    runs = storage.runs
     with ExitStack() as locks:
         # A scheduled crawl of an outlet is skipped while a manual one holds its lock, and a
         # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
@@ -159,14 +159,13 @@ def run_crawl(
         feeds = {name: len(config.outlets[name].feeds) for name in outlets}
         level = str(settings.get("LOG_LEVEL") or "WARNING")
         with IngestHandoff(config, config_path, log_level=level) as handoff:
-            summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds, handoff)
-    conn.close()
+            summaries = _crawl_locked(runs, outlets, settings, progress, feeds, handoff)
+    storage.close()
     return summaries
 
 
 def _crawl_locked(
-    conn: sqlite3.Connection,
-    runs: RunLog,
+    runs: RunStorage,
     outlets: list[str],
     settings: Settings,
     progress: ProgressReport | None = None,

@@ -1,8 +1,8 @@
 """The state store's interface: what callers may ask of it, whatever database is behind it.
 
-Typing protocols (as lemon24/reader's `_types.py`): callers (the ingest consumer, the crawl's
-queue pipeline, the crawl and import commands) hold a `StateStorage` and never a database
-connection, so a PostgreSQL implementation can be added beside `store/sqlite.py` without
+Typing protocols (as lemon24/reader's `_types.py`): callers (the ingest step and consumer, the
+crawl's queue pipeline, the conditional-GET middleware, the crawl, fetch and import commands)
+hold a `StateStorage` or one of its parts and never a database connection, so a PostgreSQL implementation can be added beside `store/sqlite.py` without
 touching them. SQLite, embedded, is the default.
 
 Behind the interface now: seen items (`items`), crawl runs (`runs`), feed validators
