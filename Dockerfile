@@ -6,6 +6,7 @@ FROM python:3.11-slim
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY feedwatch ./feedwatch
+COPY web ./web
 COPY scheduler ./scheduler
 COPY crawler ./crawler
 COPY spiders ./spiders

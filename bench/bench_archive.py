@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from bench.crawl_site import real_items  # noqa: E402
 from store.format import StoredItem, render_item  # noqa: E402
 

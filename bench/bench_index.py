@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import simhash  # noqa: E402
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from bench.bench_fingerprint import load_texts  # noqa: E402
 from bench.dedup_eval import machine  # noqa: E402
 from conf.dedup import DedupConfig  # noqa: E402

@@ -42,6 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from store.format import StoredItem  # noqa: E402
 from store.imports import iter_item_paths, read_item_file  # noqa: E402
 

@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import spiders.outlets  # noqa: F401  (registers the outlets' URL rules and boilerplate)
 from store.imports import read_item_file
 from store.urls import canonical_url
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from bench.dedup_corpus import Pair, load_dataset  # noqa: E402
 from conf.dedup import DedupConfig  # noqa: E402
 from dedup.compare import Features, compare, features_of_text  # noqa: E402

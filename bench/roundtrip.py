@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from store.format import ItemFormatError, parse_item, render_item  # noqa: E402
 from store.imports import detect_shape, iter_item_paths, parse_any  # noqa: E402
 

@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from conf.yamlfile import excerpt
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 
 
@@ -26,7 +28,7 @@ def parse_duration(value: object) -> float:
         match = _DURATION.match(str(value))
         if not match:
             raise ValueError(
-                f"{value!r} is not a duration; use a number of seconds or 30s/30m/6h/1d"
+                f"{excerpt(value)} is not a duration; use a number of seconds or 30s/30m/6h/1d"
             )
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds < 0:

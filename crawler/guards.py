@@ -13,7 +13,7 @@ Rules, in order:
 1. A feed request (meta["feed"]) to the host AND port of its own configured URL passes: feeds
    are configured explicitly (tests serve them from 127.0.0.1). A redirect to another port of
    that host is judged by the rules below (a feed on 127.0.0.1:8001 must not reach :6379).
-2. A host listed in the outlet's domains (config `domains` plus the spider's `default_domains`)
+2. A host listed in the outlet's domains (config `domains` plus the outlet spec's `domains`)
    passes. Only config `domains` may also resolve to a private address (that is how a config
    allows a private host on purpose); a built-in domain's name must resolve public.
 3. Otherwise a literal private, loopback, link-local, shared, multicast, reserved or unspecified

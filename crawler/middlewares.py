@@ -30,8 +30,8 @@ class SeenArticleMiddleware:
         return cls(crawler, state_db)
 
     def process_request(self, request: Request) -> None:
-        if not request.meta.get("article"):
-            return None
+        if not request.meta.get("article") or request.meta.get("partial_retry"):
+            return None  # a partial story's page is fetched again on purpose
         entry = request.meta.get("entry")
         url = entry.url if entry is not None else request.url
         if self.items.is_seen(canonical_url(url)):

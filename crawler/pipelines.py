@@ -72,8 +72,12 @@ class NormalizePipeline:
         item.canonical_url = canonical_url(item.url)
         published = int(item.published.timestamp() * 1000) if item.published else None
         item.digest = entry_digest(item.title, item.body_html, published)
-        if self.unchanged is not None and self.unchanged.is_unchanged(
-            item.canonical_url, item.digest
+        # A partial story's retried page that failed again keeps its content, yet its try
+        # must be counted: it goes on to the ingest step.
+        if (
+            self.unchanged is not None
+            and item.partial is None
+            and self.unchanged.is_unchanged(item.canonical_url, item.digest)
         ):
             self.stats.inc_value("store/unchanged")  # known and unchanged: nothing to do
             raise DropItem(f"unchanged: {item.url}")
@@ -84,6 +88,10 @@ class NormalizePipeline:
         known = item.body if item.body is not None and item.body.html == item.body_html else None
         item.body = await self.workers.run(sanitized_document, known or item.body_html)
         item.body_html = item.body.html
+        if not item.body_html.strip():
+            # Stored all the same (its title and link are news too), but marked partial, so its
+            # page is fetched again by the next crawls; StorePipeline says it and counts it.
+            item.partial = item.partial or "the feed carries no body"
         item.first_seen = now_ms()
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
@@ -146,6 +154,7 @@ class StorePipeline:
             feed_url=item.feed_url or None,
             full_text=item.full_text,
             body_html=item.body_html,
+            partial_reason=_partial_reason(item),
             body=item.body,
             digest=item.digest,
         )
@@ -156,16 +165,19 @@ class StorePipeline:
 
     async def close_spider(self) -> None:
         run = self._run_report()
+        outlet = getattr(self.crawler.spider, "outlet_name", "") or "unknown"
+        # A neutral run (every feed deferred, or a signal) says nothing of the outlet's health.
         marker = json.dumps(
             {
-                "run_id": self.run_ids.get(run.outlet),
-                "ok": run.ok,
-                "finished_ms": run.finished_ms,
-                "error": run.error,
+                "run_id": self.run_ids.get(outlet),
+                "health": run is not None,
+                "ok": run.ok if run is not None else True,
+                "finished_ms": run.finished_ms if run is not None else now_ms(),
+                "error": run.error if run is not None else "",
             }
         )
         try:
-            self._queue_row(run.outlet, "run_end", marker)
+            self._queue_row(outlet, "run_end", marker)
             for flush in self._flushes:
                 await asyncio.wrap_future(flush)  # raises if a flush failed: nothing hidden
             if self.consume_here and not await self.thread.run(self.queue.daemon_running):
@@ -199,14 +211,21 @@ class StorePipeline:
                 self.stats.set_value(key, value)
         self.queue.forget(self.token)
 
-    def _run_report(self) -> OutletRun:
-        """This run as the source-health check sees it (the consumer adds the new stories)."""
+    def _run_report(self) -> OutletRun | None:
+        """This run as the source-health check sees it (None: neutral; the consumer adds the
+        new stories)."""
         stats = self.stats.get_stats()
         fetched = int(stats.get("feeds/fetched", 0))
         failed = int(stats.get("feeds/failed", 0))
         not_modified = int(stats.get("httpstate/not_modified", 0)) + int(
             stats.get("httpstate/unchanged", 0)
         )
+        deferred = int(stats.get("httpstate/deferred", 0))
+        # The engine stops running before it closes the spider only on a shutdown (a signal);
+        # a crawl that finished closes its spider while the engine still runs.
+        interrupted = not getattr(self.crawler.engine, "running", True)
+        if interrupted or (deferred and not (fetched or not_modified or failed)):
+            return None
         ok = fetched + not_modified > 0 or failed == 0
         return OutletRun(
             outlet=getattr(self.crawler.spider, "outlet_name", "") or "unknown",
@@ -221,4 +240,13 @@ def outcome_stats(done: TokenOutcomes, outlet: str) -> dict[str, int]:
     stats = {key: done.count(outlet, kind) for kind, key in _STAT_FOR_OUTCOME.items()}
     stats["store/upgraded"] = done.count(outlet, "upgraded")
     stats["store/failed"] = done.count(outlet, "failed")
+    for tally in ("partial", "still_partial", "completed", "no_body"):
+        stats[f"store/{tally}"] = done.count(outlet, tally)
     return stats
+
+
+def _partial_reason(item: FeedEntry) -> str | None:
+    """Why the entry carries only its feed summary (set by the spider), or None."""
+    reason = item.partial
+    return str(reason) if reason else None
+

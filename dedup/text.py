@@ -11,31 +11,77 @@ import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from store.document import html_to_text  # the one HTML-to-text, shared with alerts and spiders
 
-__all__ = ["html_to_text", "normalize_text", "to_simplified"]
+__all__ = [
+    "GENERIC_BOILERPLATE",
+    "Boilerplate",
+    "html_to_text",
+    "normalize_text",
+    "register_boilerplate",
+    "to_simplified",
+]
 
 logger = logging.getLogger(__name__)
 
-# Everything after one of these lines is page furniture (share buttons, related links, the
-# feedx footer, the mirror's share-this-page box), never article text.
-_CUT_REST = re.compile(
-    r"^(?:分享\s*:?|分享本文|分享到\s*:?|share\s*:?|获取更多rss\s*:?.*"
-    r"|手机上长按并复制下列链接或二维码分享本文章.*)$",
-    re.IGNORECASE,
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """Lines an outlet or an intermediary adds around article text: regex sources, matched
+    case-insensitively on each normalized line (NFKC, Simplified, spaces collapsed)."""
+
+    cut_rest: tuple[str, ...] = ()  # a whole line matching one ends the article text
+    drop_lines: tuple[str, ...] = ()  # a line in which one is found is dropped
+
+
+# Page furniture on any site: after a share line nothing is article text; markdown rules and
+# copyright lines are never text. Outlets and intermediaries add theirs (their specs).
+GENERIC_BOILERPLATE = Boilerplate(
+    cut_rest=(r"分享\s*:?", "分享本文", r"分享到\s*:?", r"share\s*:?"),
+    drop_lines=(
+        r"^-{3,}$",  # markdown rules
+        r"^={3,}$",
+        r"^\s*(?:©|\(c\)|copyright\b|版权所有)",  # copyright lines
+        "版权声明:",
+    ),
 )
-# Single lines that intermediaries add: mirror navigation/counter/source lines, copyright.
-_DROP_LINE = re.compile(
-    r"(?:^#{1,6}\s*(?:💥\s*)?\[)"  # gfw-breaker markdown navigation bars
-    r"|(?:\]\((?:https?:)?[^)]*\)\s*(?:&nbsp;|\|))"  # "[a](x) | [b](y)" link lists
-    r"|gfw-breaker|\(需翻墙"  # mirror counter image, 原文链接(需翻墙) (after NFKC)
-    r"|^-{3,}$|^={3,}$"  # markdown rules
-    r"|^\s*(?:©|\(c\)|copyright\b|版权所有)"  # copyright lines
-    r"|版权声明:",
-    re.IGNORECASE,
-)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    cut_rest: re.Pattern[str]
+    drop_line: re.Pattern[str]
+
+
+_compiled: _Compiled | None = None
+
+
+def register_boilerplate(rules: Iterable[Boilerplate]) -> None:
+    """Install the outlets' and intermediaries' boilerplate beside the generic lines (replacing
+    an earlier set). Called by `spiders.outlets`: dedup cannot import the spiders, and the text
+    (so every fingerprint) must not depend on which modules a process happened to import."""
+    global _compiled
+    everything = (GENERIC_BOILERPLATE, *rules)
+    cut = [p for b in everything for p in b.cut_rest]
+    drop = [p for b in everything for p in b.drop_lines]
+    _compiled = _Compiled(
+        cut_rest=re.compile("^(?:" + "|".join(cut) + ")$", re.IGNORECASE),
+        drop_line=re.compile("|".join(f"(?:{p})" for p in drop), re.IGNORECASE),
+    )
+
+
+def _boilerplate() -> _Compiled:
+    if _compiled is None:
+        raise RuntimeError(
+            "boilerplate lines are not registered: import spiders.outlets before dedup.text"
+        )
+    return _compiled
+
+
 # URLs are intermediary-specific (image proxies such as images.weserv.nl, mirror links).
 _URL = re.compile(r"(?:https?:)?//[^\s<>\"'）)]+|\bimages\.weserv\.nl\S*", re.IGNORECASE)
 
@@ -48,15 +94,16 @@ def normalize_text(text: str) -> str:
     """
     if not text:
         return ""
+    boilerplate = _boilerplate()
     text = to_simplified(unicodedata.normalize("NFKC", text))
     kept: list[str] = []
     for raw in text.splitlines():
         line = " ".join(raw.split())
         if not line:
             continue
-        if _CUT_REST.match(line):
+        if boilerplate.cut_rest.match(line):
             break
-        if _DROP_LINE.search(line):
+        if boilerplate.drop_line.search(line):
             continue
         line = " ".join(_URL.sub(" ", line).split())
         if line:

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from alerts.match import RuleMatcher, prepare_story
 from alerts.service import ensure_schema
 from conf.alerts import AlertsConfig
+from conf.schema import OutletConfig
+from feedwatch.outlets import host_in_domains, outlet_domains
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.state import write_transaction
@@ -23,14 +24,11 @@ class UnknownRuleError(ValueError):
     """The rule named on the command line is not in the config."""
 
 
-def outlet_for_url(url: str, outlets: dict[str, Any]) -> str:
-    """The configured outlet whose domains cover the URL's host, or '?'."""
-    host = (urlsplit(url).hostname or "").lower()
+def outlet_for_url(url: str, outlets: dict[str, OutletConfig]) -> str:
+    """The configured outlet whose domains (its spec's and config's) cover the URL's host, or '?'."""
     for name, outlet in outlets.items():
-        for domain in getattr(outlet, "domains", []):
-            domain = domain.lower()
-            if host == domain or host.endswith("." + domain):
-                return name
+        if host_in_domains(url, outlet_domains(outlet)):
+            return name
     return UNKNOWN_OUTLET
 
 
@@ -43,7 +41,7 @@ def _when(ms: int | None) -> str:
 def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
     """Which item files a rule matches and why; `config` is the whole Config or AlertsConfig."""
     alerts: AlertsConfig = getattr(config, "alerts", config)
-    outlets: dict[str, Any] = getattr(config, "outlets", {})
+    outlets: dict[str, OutletConfig] = getattr(config, "outlets", {})
     rule = alerts.rule(rule_name)
     if rule is None:
         names = ", ".join(r.name for r in alerts.rules) or "none"

@@ -164,7 +164,7 @@ def _register(
     assert f.item is not None
     url = f.canonical_url
     if has_row:  # its row was marked file-less by an earlier repair: the file came back
-        conn.execute("UPDATE items SET path = ? WHERE canonical_url = ?", (str(f.path), url))
+        ItemState(conn).set_path(url, str(f.path))
         return
     outlet = outlet_for_url(config, f.item.url) or (urlsplit(f.item.url).hostname or "unknown")
     seen_ms = now_ms()
@@ -189,9 +189,9 @@ def _repair_rows(config: Config, files: list[ArchiveFile]) -> list[str]:
             # either committed its row or not yet written its file.
             c = compare(files, item_rows(conn))
             for old, f in c.moved:
-                conn.execute("UPDATE items SET path = ? WHERE path = ?", (str(f.path), old))
+                ItemState(conn).move_path(old, str(f.path))
             for path in c.missing:
-                conn.execute("UPDATE items SET path = NULL WHERE path = ?", (path,))
+                ItemState(conn).forget_path(path)
             known = {url for url, _ in item_rows(conn)}
             for f in c.unknown:
                 _register(conn, config, engine, f, f.canonical_url in known)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,17 +14,20 @@ from pathlib import Path
 import shtab
 
 from conf.schema import DEFAULT_CONFIG, Config, ConfigError, load_config
-from feedwatch import __version__
+from conf.yamlfile import excerpt
+from feedwatch import __version__, read_commands
+from feedwatch.errors import UsageError, one_line
+from feedwatch.interrupts import Interrupted, handlers_installed
 from feedwatch.logsetup import LEVELS, configure_logging, level_from_flags, restore_logging
+from feedwatch.preflight import check_folder, check_paths, check_state_db
 from feedwatch.progress import ProgressReport
+from scheduler.cluster import ROLES
 from store.format import ItemFormatError
 
 logger = logging.getLogger("feedwatch")
 CONFIG_ENV = "FEEDWATCH_CONFIG"
 
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+__all__ = ["UsageError", "build_parser", "main", "parse_args"]
 
 
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -149,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(p)
 
     p = sub.add_parser("run", help="run the scheduler daemon in the foreground")
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: the single daemon (default); scheduler, worker: one role of a cluster over"
+        " PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
+    )
+    read_commands.add_serve_options(p, flag=True)
     _add_config(p)
 
     p = sub.add_parser("status", help="per-outlet health; exits 1 when an outlet keeps failing")
@@ -244,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=shtab.SUPPORTED_SHELLS, help="the shell to complete for")
     _add_config(p)
+    read_commands.add_parsers(sub, _add_config)
     return parser
 
 
@@ -281,6 +294,11 @@ def _progress(args: argparse.Namespace) -> ProgressReport:
 
 
 def _check_replay(args: argparse.Namespace) -> None:
+    record = getattr(args, "record", None)
+    if record is not None:
+        if record.is_dir():
+            raise UsageError(f"--record {record} is a folder; give a FILE.warc.gz")
+        check_folder("--record", record.parent, record)
     replay = getattr(args, "replay", None)
     if replay is None:
         return
@@ -314,6 +332,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
     if not names:
         raise UsageError("no enabled outlets in the config")
+    check_paths(config)
     _rebuild_lost_state(config)
     settings = build_settings(
         args.config,
@@ -337,19 +356,34 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown outlet {args.outlet!r}; configured: {', '.join(sorted(config.outlets))}"
         )
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not _is_fetchable(args.url):
+        raise UsageError(f"{excerpt(args.url)} is not an http(s) URL with a host")
     if not args.dry_run:
+        check_paths(config)
         _rebuild_lost_state(config)
     return run_fetch(config, args)
+
+
+def _is_fetchable(url: str) -> bool:
+    """An absolute http(s) URL with a host, as a feed URL in the config must be."""
+    from pydantic import ValidationError
+
+    from conf.schema import FeedConfig
+    from store.urls import is_http_url
+
+    try:
+        FeedConfig(url=url)
+    except ValidationError:
+        return False
+    return is_http_url(url)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from feedwatch.addoutlet import AddError, run_add
 
     _check_replay(args)
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError(f"{args.url!r} is not an http(s) URL")
+    if not _is_fetchable(args.url):
+        raise UsageError(f"{excerpt(args.url)} is not an http(s) URL with a host")
     try:
         return run_add(_config(args), args)
     except AddError as exc:
@@ -363,8 +397,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     options = DaemonOptions(announce=None if args.quiet else announce)
-    _rebuild_lost_state(_config(args))
-    return run_daemon(_config(args), args.config, options)
+    config = _config(args)
+    check_paths(config)
+    if args.role == "ingest":
+        raise UsageError(
+            "--role ingest: not available yet: crawl workers still ingest in their own crawl"
+            " process (docs/CLUSTER.md, what is not on PostgreSQL yet)"
+        )
+    if config.postgres_url is None:
+        if args.role != "all":
+            raise UsageError(
+                f"--role {args.role} needs a cluster: set state_db: postgresql://... in"
+                f" {args.config} (one machine on SQLite: --role all, the default)"
+            )
+        _rebuild_lost_state(config)
+        if args.serve:
+            read_commands.start_background_server(config, args.host, args.port)
+        return run_daemon(config, args.config, options)
+    from scheduler.pgcluster import PgCluster
+    from scheduler.roles import run_roles
+
+    if not config.outlets or not any(o.enabled for o in config.outlets.values()):
+        raise UsageError("no enabled outlets in the config: nothing to schedule")
+    if args.role in ("worker", "all"):
+        _rebuild_lost_state(config)  # this machine's SQLite state and archive
+    url = config.postgres_url
+    return run_roles(config, args.config, args.role, lambda: PgCluster(url), options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -372,9 +430,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     from store.state import open_state
 
     config = _config(args)
+    if args.max_failures < 1:
+        raise UsageError("--max-failures must be 1 or more")
+    check_state_db(config.state_db)
     conn = open_state(config.state_db)
     text, code = status_report(config, conn, args.max_failures)
     print(text)
+    if config.postgres_url is not None:
+        from scheduler.clusterstatus import cluster_report
+        from scheduler.pgcluster import PgCluster
+
+        state = PgCluster(config.postgres_url)
+        try:
+            cluster_text, cluster_code = cluster_report(state, config)
+        finally:
+            state.close()
+        print(cluster_text)
+        code = max(code, cluster_code)
     return code
 
 
@@ -393,6 +465,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or folder")
+    odd = [p for p in args.paths if not (p.is_file() or p.is_dir())]
+    if odd:
+        raise UsageError(f"{odd[0]}: not a file or a folder")
+    check_paths(config)
     with _progress(args) as progress:
         report = import_paths(config, args.paths, alerts=not args.no_alerts, progress=progress)
     print(report.summary())
@@ -412,7 +488,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         return 0
     for path in (args.a, args.b):
         if not path.is_file():
-            raise UsageError(f"{path}: no such file")
+            raise UsageError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     print(explain_files(args.a, args.b, config.dedup))
     return 0
 
@@ -425,9 +501,13 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.alerts_command == "test":
         if args.rule not in {rule.name for rule in config.alerts.rules}:
             raise UsageError(f"no watch rule named {args.rule!r} in {args.config}")
+        missing = [p for p in args.paths if not p.exists()]
+        if missing:
+            raise UsageError(f"{missing[0]}: no such file or folder")
         paths = args.paths or [config.archive_dir]
         print(test_rule(config, args.rule, paths))
         return 0
+    check_state_db(config.state_db)
     print(list_alerts(open_state(config.state_db), args.limit))
     return 0
 
@@ -465,6 +545,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "init": cmd_init,
     "completion": cmd_completion,
+    **read_commands.COMMANDS,
 }
 # Commands that read no config file (the demo writes its own).
 NO_CONFIG = {"demo", "init", "completion"}
@@ -488,19 +569,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.level, args.log_file)
     try:
-        if args.command not in NO_CONFIG:
-            args.loaded_config = _load_config(args)
-        return COMMANDS[args.command](args)
+        with handlers_installed():
+            if args.command not in NO_CONFIG:
+                args.loaded_config = _load_config(args)
+            return COMMANDS[args.command](args)
     except (ConfigError, UsageError, ItemFormatError) as exc:
-        print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
+        print(f"feedwatch {args.command}: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"feedwatch {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader went away (`feedwatch … | head`): not an error worth a traceback. Point
         # stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+    except (OSError, sqlite3.Error) as exc:  # BrokenPipeError is an OSError: caught above
+        # The file system or the database refused something the checks could not foresee
+        # (disk full, a file removed meanwhile): one line; -v logs the traceback too.
+        logger.debug("%s failed", args.command, exc_info=True)
+        reason = one_line(f"{type(exc).__name__}: {exc}")
+        print(f"feedwatch {args.command}: {reason}", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"feedwatch {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"feedwatch {args.command}: interrupted by SIGINT", file=sys.stderr)
+        return 130
     finally:
         restore_logging()

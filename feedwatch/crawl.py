@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from conf.schema import Config
 from crawler import settings as default_settings
 from crawler.pipelines import outcome_stats
 from feedwatch import logsetup
+from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
+from feedwatch.interrupts import Interrupted
 from feedwatch.progress import ProgressReport
 from ingest.handoff import IngestHandoff
 from scheduler.locks import outlet_lock
@@ -33,9 +35,14 @@ class OutletSummary:
     outlet: str
     feeds: int = 0
     feed_errors: int = 0
-    feeds_unchanged: int = 0  # 304, same body as last time, or deferred (Retry-After, backoff)
+    feeds_unchanged: int = 0  # 304, or the same body as last time
+    feeds_deferred: int = 0  # not requested: Retry-After, max-age/ttl or failure backoff
     articles: int = 0
+    pages_failed: int = 0  # article pages that failed (404, timeout, refused...)
     new: int = 0
+    partial: int = 0  # of the new stories, stored from their feed summary (page retried later)
+    completed: int = 0  # partial stories whose page worked this time: file upgraded in place
+    no_body: int = 0  # of the new stories, with neither body nor summary (partial too)
     merged: int = 0
     revisions: int = 0
     upgraded: int = 0
@@ -44,11 +51,27 @@ class OutletSummary:
     queued: int = 0  # stories put on the ingest queue
     to_daemon: bool = False  # the running daemon consumes them: outcomes not known here
     errors: int = 0
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.feed_errors == 0
+        return self.errors == 0 and self.feed_errors == 0 and not self.interrupted
+
+    @property
+    def status(self) -> str:
+        """The run's status in the state: ok, failed, deferred or interrupted.
+
+        "deferred": every feed was skipped because it asked us (or our backoff) to wait. It is
+        not a success: `status` and the source-health check do not count it either way.
+        """
+        if self.interrupted:
+            return "interrupted"
+        if not self.ok:
+            return "failed"
+        if self.feeds_deferred and not (self.feeds or self.feeds_unchanged):
+            return "deferred"
+        return "ok"
 
 
 def build_settings(
@@ -107,11 +130,14 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         outlet=outlet,
         feeds=count("feeds/fetched"),
         feed_errors=count("feeds/failed"),
-        feeds_unchanged=count("httpstate/not_modified")
-        + count("httpstate/unchanged")
-        + count("httpstate/deferred"),
+        feeds_unchanged=count("httpstate/not_modified") + count("httpstate/unchanged"),
+        feeds_deferred=count("httpstate/deferred"),
         articles=count("articles/fetched"),
+        pages_failed=count("articles/failed"),
         new=count("store/written"),
+        partial=count("store/partial"),
+        completed=count("store/completed"),
+        no_body=count("store/no_body"),
         merged=count("dedup/merged"),
         revisions=count("dedup/revision"),
         upgraded=count("store/upgraded"),
@@ -119,6 +145,7 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         unchanged=count("store/unchanged"),
         queued=count("store/queued"),
         errors=errors,
+        interrupted=stats.get("finish_reason") == "shutdown",
         stats=stats,
     )
 
@@ -147,7 +174,8 @@ def run_crawl(
 ) -> CrawlSummaries:
     """Crawl the named outlets in one Scrapy process and record a run per outlet.
 
-    With `progress`, each outlet's feeds, pages and stories are shown while it runs.
+    With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
+    `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
     storage = open_storage(config.state_db)
     runs = storage.runs
@@ -177,21 +205,27 @@ def _crawl_locked(
         settings = settings.copy()
         settings.setdict(handoff.settings, priority="cmdline")
         settings.set("FEEDWATCH_RUN_IDS", run_ids, priority="cmdline")
-    process = CrawlerProcess(settings)
-    crawlers = []
-    for name in outlets:
-        crawler = process.create_crawler(name)
-        crawlers.append((name, crawler))
-        process.crawl(crawler)
+    process = InterruptibleCrawlerProcess(settings)
+    crawlers: list[tuple[str, Crawler]] = []
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
     watcher = None
-    if progress is not None:
-        watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
-        watcher.start()
     try:
+        for name in outlets:
+            crawler = process.create_crawler(name)
+            crawlers.append((name, crawler))
+            process.crawl(crawler)
+        if progress is not None:
+            watcher = CrawlWatcher(progress, crawlers, feeds or {}, _progress_of)
+            watcher.start()
         process.start()
+    except (KeyboardInterrupt, Interrupted):
+        # A signal before Scrapy's handlers were in place: no run may stay "running".
+        for run_id in run_ids.values():
+            runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
+        raise
     finally:
+        process.restore_handlers()
         if watcher is not None:
             watcher.stop()
         logging.getLogger().removeHandler(counter)
@@ -205,9 +239,11 @@ def _crawl_locked(
             stats.update(outcome_stats(outcomes, name))
         summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
         summary.to_daemon = handoff is not None and handoff.to_daemon
+        if process.interrupted_by is not None:
+            summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
             run_ids[name],
-            status="ok" if summary.ok else "failed",
+            status=summary.status,
             feeds=summary.feeds,
             new_items=None if summary.to_daemon else summary.new,
             seen_items=summary.seen + summary.unchanged,
@@ -215,6 +251,8 @@ def _crawl_locked(
         )
         summaries.append(summary)
     summaries.unattributed_errors = sum(counter.by_outlet.values())
+    stored = sum(s.new for s in summaries)
+    process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
 
 
@@ -222,16 +260,23 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     """One line per outlet, then a total."""
     lines = []
     for s in summaries:
+        # The counts that are usually 0 are shown only when they are not.
+        deferred = f", {s.feeds_deferred} deferred" if s.feeds_deferred else ""
+        failed_pages = f", {s.pages_failed} failed" if s.pages_failed else ""
+        partial = f" ({s.partial} from the feed summary only)" if s.partial else ""
+        extra = f"; {s.completed} completed from their page" if s.completed else ""
+        extra += f"; {s.no_body} without any body" if s.no_body else ""
         if s.to_daemon:
             stories = f"stories queued {s.queued} for the running daemon, {s.unchanged} unchanged"
         else:
             stories = (
-                f"stories {s.new} new, {s.merged} reposts, {s.revisions} revisions"
-                f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged"
+                f"stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
+                f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged{extra}"
             )
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed; pages {s.articles}; {stories}; errors {s.errors}"
+            f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages}; {stories};"
+            f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
     # Each total is the sum of the column above; errors that no outlet owns are said as such.
@@ -244,5 +289,12 @@ def format_summary(summaries: list[OutletSummary]) -> str:
         done = f"{queued} queued for the running daemon"
     else:
         done = f"{total_new} new items"
-    lines.append(f"total: {done}, {failed} feeds failed, {total_err} errors{where}")
+    total = f"total: {done}, {failed} feeds failed, {total_err} errors{where}"
+    total_partial = sum(s.partial for s in summaries)
+    total_no_body = sum(s.no_body for s in summaries)
+    if total_partial:
+        total += f", {total_partial} stored from the feed summary (pages retried next crawls)"
+    if total_no_body:
+        total += f", {total_no_body} of them without any body"
+    lines.append(total)
     return "\n".join(lines)

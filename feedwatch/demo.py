@@ -11,9 +11,11 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from conf.schema import Config, load_config
+from conf.schema import Config, load_config, read_config_data
 from feedwatch.crawl import build_settings, run_crawl
 from feedwatch.demo_report import Merge, alerts_by_outlet, merges, outlet_table
+from feedwatch.errors import UsageError
+from feedwatch.preflight import check_folder
 from store.imports import iter_item_paths
 from store.state import open_state
 
@@ -26,16 +28,26 @@ def _data_file(name: str) -> Path:
 
 
 def prepare_out_dir(out: Path, config_file: Path | None) -> Path:
-    """Empty (or create) the demo folder and write its config there; returns the config path."""
-    if out.exists():
+    """Empty (or create) the demo folder and write its config there; returns the config path.
+
+    Everything is checked before anything is written: a bad --out or --config changes nothing.
+    """
+    source = config_file or _data_file("demo-config.yaml")
+    load_config(source)  # ConfigError (one line) before the folder is touched
+    raw = read_config_data(source)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise UsageError(f"--out {out} is a file, not a folder; choose another --out")
         if not (out / MARKER).exists() and any(out.iterdir()):
-            raise FileExistsError(f"{out} exists and is not a demo folder; choose another --out")
+            raise UsageError(
+                f"--out {out} holds files that the demo did not write; choose another --out"
+            )
+    else:
+        check_folder("--out", out)
+    if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / MARKER).touch()
-    raw = yaml.safe_load(
-        (config_file or _data_file("demo-config.yaml")).read_text(encoding="utf-8")
-    )
     raw["archive_dir"] = "archive"
     raw["state_db"] = "state/feedwatch.sqlite3"
     config_path = out / "config.yaml"

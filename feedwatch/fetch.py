@@ -134,7 +134,7 @@ class PrintItemPipeline:
 
 def run_fetch(config: Config, args: argparse.Namespace) -> int:
     """Fetch one URL; store the item(s), or print them with --dry-run."""
-    from scrapy.crawler import CrawlerProcess
+    from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 
     outlet_name = args.outlet or outlet_for_url(config, args.url)
     discover = outlet_name is None
@@ -166,7 +166,7 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
         handoff = IngestHandoff(config, args.config, log_level=level)
         settings.setdict(handoff.settings, priority="cmdline")
     with handoff or nullcontext():
-        process = CrawlerProcess(settings)
+        process = InterruptibleCrawlerProcess(settings)
         crawler = process.create_crawler(
             fetch_spider_class(outlet_name, outlet, args.url, discover)
         )
@@ -181,17 +181,48 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
     if outcomes is not None:
         stats.update(outcome_stats(outcomes, outlet_name))
-    scraped = int(stats.get("item_scraped_count", 0))
-    known = int(stats.get("store/seen", 0)) + int(stats.get("store/unchanged", 0))
+    process.raise_if_interrupted(f"{int(stats.get('store/written', 0))} stored before the stop")
     if handoff is not None and handoff.to_daemon:
         print(f"{outlet_name}: queued {int(stats.get('store/queued', 0))} for the running daemon")
     elif not args.dry_run:
-        print(
-            f"{outlet_name}: {int(stats.get('store/written', 0))} stored, "
-            f"{known} already known, "
-            f"{int(stats.get('dedup/merged', 0))} merged into stories"
-        )
-    if scraped == 0 and not known and not stats.get("dedup/merged"):
+        print(f"{outlet_name}: {fetch_report(stats)}")
+    did_something = int(stats.get("item_scraped_count", 0)) > 0 or any(
+        stats.get(key) for key in _OUTCOME_STATS
+    )
+    if not did_something:
         print(f"feedwatch fetch: nothing usable at {args.url}", file=sys.stderr)
         return 1
     return 0
+
+
+# Stats that mean the fetch did something with a story, even when no new file was written.
+_OUTCOME_STATS = (
+    "store/seen",
+    "store/unchanged",
+    "dedup/merged",
+    "dedup/revision",
+    "store/upgraded",
+)
+
+
+def fetch_report(stats: dict[str, Any]) -> str:
+    """What a fetch did, in one line: each outcome the store counted."""
+
+    def count(key: str) -> int:
+        return int(stats.get(key, 0) or 0)
+
+    parts = [
+        f"{count('store/written')} stored",
+        f"{count('store/seen') + count('store/unchanged')} already known",
+        f"{count('dedup/merged')} merged into stories",
+    ]
+    optional = [
+        ("store/partial", "stored from the feed summary only (the page is retried)"),
+        ("dedup/revision", "revisions of a stored story"),
+        ("store/upgraded", "stored files upgraded with a fuller body"),
+        ("store/completed", "partial stories completed from their page"),
+        ("articles/failed", "pages failed"),
+        ("store/no_body", "without any body (title only; the page is retried)"),
+    ]
+    parts += [f"{count(key)} {label}" for key, label in optional if count(key)]
+    return ", ".join(parts)

@@ -31,7 +31,7 @@ from pathlib import Path
 from alerts.health import OutletRun
 from conf.base import ConfigError
 from conf.schema import Config, load_config
-from ingest.ingestor import Ingestor
+from ingest.ingestor import Ingestor, Outcome, Story
 from ingest.payload import story_from_payload
 from store.queue import QueuedRow
 from store.sqlite import open_storage
@@ -140,8 +140,18 @@ class Consumer:
         outcome = self.ingestor.ingest(story)
         length = story.document().text_length if outcome.kind == "new" else 0
         self.queue.settle(row, outcome.kind, upgraded=outcome.upgraded, text_length=length)
+        for tally in _tallies(story, outcome):
+            self.queue.tally(row, tally)
         if outcome.kind == "new":
             logger.info("stored %s -> %s", story.stored.url, outcome.path)
+        if "no_body" in _tallies(story, outcome):
+            logger.warning(
+                "%s: %s has neither body nor summary (%s); stored with its title only, its page"
+                " is retried by the next crawls",
+                story.outlet,
+                story.stored.url,
+                story.partial_reason,
+            )
         return None
 
     def _end_run(self, row: QueuedRow) -> str:
@@ -273,3 +283,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _tallies(story: Story, outcome: Outcome) -> list[str]:
+    """What the crawl summary counts beside the outcome: partial stories and their pages."""
+    tallies = []
+    if outcome.kind == "new" and not story.stored.body.strip():
+        tallies.append("no_body")
+    if outcome.completed:
+        tallies.append("completed")
+    elif outcome.partial:
+        tallies.append("partial" if outcome.kind == "new" else "still_partial")
+    return tallies

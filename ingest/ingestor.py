@@ -22,6 +22,7 @@ from dedup.engine import Decision, DedupEngine, Document
 from store.archive import Archive
 from store.document import Body
 from store.format import StoredItem, parse_item
+from store.partial import PartialStories
 from store.sqlite import SQLiteState
 from store.state import SeenItem
 from store.storage import ItemStorage
@@ -43,6 +44,9 @@ class Story:
     feed_url: str | None = None  # the feed that gave the GUID: its scope
     full_text: bool = True
     body_html: str = ""  # the HTML before one-lining (for text extraction); defaults to stored.body
+    # Why the body is only the feed summary (the article page failed or gave nothing); None
+    # when the body is what it should be. A partial story is stored and its page retried.
+    partial_reason: str | None = None
     body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
     digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
     alerts: bool = True  # False for imports of old stories: recorded, never alerted
@@ -67,6 +71,8 @@ class Outcome:
     story_id: int | None = None
     upgraded: bool = False  # the story's file got this richer body
     reasons: list[str] = field(default_factory=list)
+    partial: bool = False  # stored (or kept) with its feed summary only; its page is retried
+    completed: bool = False  # a partial story whose page worked at last
 
 
 _OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
@@ -90,6 +96,8 @@ class Ingestor:
         conn = self.conn = self.state.connection
         self.archive = Archive(config.archive_dir)
         self.items: ItemStorage = self.state.items
+        # Partial stories (stored from their feed summary) are not behind the interface yet.
+        self.partials = PartialStories(conn)
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
         self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
@@ -107,21 +115,16 @@ class Ingestor:
         seen = self.items.lookup(
             story.canonical_url, story.guid, outlet=story.outlet, guid_scope=story.feed_url
         )
+        if seen is not None and seen.canonical_url == story.canonical_url:
+            partial = self.partials.get(story.canonical_url)
+            if partial is not None:
+                return self._retried_partial(story, seen, partial.tries)
         if self.dedup is None:
             if seen is not None:
                 return Outcome("seen", _path(seen.path), seen.story_id)
             return self._store_new(story, story_id=None)
 
-        doc = Document(
-            key=story.stored.url,
-            canonical_url=story.canonical_url,
-            title=story.stored.title,
-            body_html=story.html,
-            outlet=story.outlet,
-            seen_ms=story.first_seen_ms,
-            full_text=story.full_text,
-            body=story.document(),
-        )
+        doc = _document(story)
         decision = self.dedup.classify(doc)
         if seen is not None and decision.kind == "new":
             # Known URL that dedup has no record of (e.g. dedup was switched on later).
@@ -140,6 +143,10 @@ class Ingestor:
             logger.info("recovered %s written by an interrupted run", path)
         row_id = self._record_item(story, story_id, path)
         story_id = story_id if story_id is not None else row_id
+        if story.partial_reason is not None:
+            self.partials.mark(
+                story.canonical_url, story.outlet, story.stored.url, story.partial_reason
+            )
         if self.alerts is not None and story.alerts and self.config.alerts.rules:
             # Inside the transaction: the alert is queued if and only if the story is stored.
             self.alerts.on_new_story(
@@ -154,7 +161,33 @@ class Ingestor:
                     path=str(path),
                 )
             )
-        return Outcome("new", path, story_id, reasons=["no stored story matches"])
+        return Outcome(
+            "new",
+            path,
+            story_id,
+            partial=story.partial_reason is not None,
+            reasons=["no stored story matches"],
+        )
+
+    def _retried_partial(self, story: Story, seen: SeenItem, tries: int) -> Outcome:
+        """A stored partial story came again: complete its file, or count one more try."""
+        path = _path(seen.path)
+        if story.partial_reason is not None:
+            tries = self.partials.mark(
+                story.canonical_url, story.outlet, story.stored.url, story.partial_reason
+            )
+            reason = f"page failed again ({story.partial_reason}; {tries} tries)"
+            return Outcome("seen", path, seen.story_id, partial=True, reasons=[reason])
+        # The page worked: its body replaces the summary in place (time, title, URL stay).
+        upgraded = path is not None and path.exists() and self._upgrade(path, story.stored.body, story.document())
+        if upgraded and self.dedup is not None:
+            # Index the page's text too (a revision of the story): reposts of the full
+            # article must find it, not only its summary.
+            doc = _document(story)
+            self.dedup.commit(doc, self.dedup.classify(doc))
+        self.partials.clear(story.canonical_url)
+        reason = f"page fetched after {tries} failed tries: body completed"
+        return Outcome("seen", path, seen.story_id, upgraded, completed=True, reasons=[reason])
 
     def _record_repost(
         self, story: Story, decision: Decision, story_id: int, *, known: bool
@@ -205,6 +238,20 @@ class Ingestor:
     def deliver_alerts(self) -> DeliveryReport | None:
         """Send queued alerts (outside any transaction: it talks to the network)."""
         return self.alerts.deliver_pending() if self.alerts is not None else None
+
+
+def _document(story: Story) -> Document:
+    """The dedup engine's view of a story."""
+    return Document(
+        key=story.stored.url,
+        canonical_url=story.canonical_url,
+        title=story.stored.title,
+        body_html=story.html,
+        outlet=story.outlet,
+        seen_ms=story.first_seen_ms,
+        full_text=story.full_text,
+        body=story.document(),
+    )
 
 
 def _path(value: str | None) -> Path | None:

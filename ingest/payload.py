@@ -33,6 +33,7 @@ def story_to_payload(story: Story) -> str:
             "body": state if state is None else {"text": state["text"], "length": state["length"]},
             "digest": story.digest.hex() if story.digest is not None else None,
             "alerts": story.alerts,
+            "partial_reason": story.partial_reason,
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -55,6 +56,7 @@ def story_from_payload(text: str) -> Story:
             body_html=str(raw.get("body_html") or ""),
             digest=bytes.fromhex(raw["digest"]) if raw.get("digest") else None,
             alerts=bool(raw.get("alerts", True)),
+            partial_reason=raw.get("partial_reason"),
         )
         computed = raw.get("body")
     except (ValueError, KeyError, TypeError) as exc:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from store.feeds import FeedStateStore
+from store.state import RunLog, open_state
 from store.state import ensure_schema as ensure_state_schema
-from store.state import open_state
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS scheduler_jobs (
@@ -108,18 +109,7 @@ class JobStateDB:
         """Mark the run of a crawl we had to stop (timeout/shutdown); add one if it wrote none."""
         conn = self._connect()
         try:
-            # The crawl may have closed its own row on SIGTERM; we still know better why it ended.
-            cur = conn.execute(
-                "UPDATE runs SET finished_ms=COALESCE(finished_ms, ?), status=?"
-                " WHERE outlet=? AND started_ms>=?",
-                (finished_ms, status, outlet, started_ms),
-            )
-            if cur.rowcount == 0:
-                conn.execute(
-                    "INSERT INTO runs (outlet, started_ms, finished_ms, status, feeds,"
-                    " new_items, seen_items, errors) VALUES (?, ?, ?, ?, 0, 0, 0, 1)",
-                    (outlet, started_ms, finished_ms, status),
-                )
+            RunLog(conn).abandon(outlet, started_ms, finished_ms, status)
         finally:
             conn.close()
 
@@ -129,17 +119,6 @@ class JobStateDB:
             return None
         conn = self._connect()
         try:
-            try:
-                rows = conn.execute(
-                    "SELECT feed_url, next_allowed_ms FROM feed_state WHERE feed_url IN"
-                    f" ({', '.join('?' for _ in feed_urls)})",
-                    feed_urls,
-                ).fetchall()
-            except sqlite3.OperationalError:  # no feed_state table yet: nothing was deferred
-                return None
+            return FeedStateStore(conn).earliest_allowed_ms(feed_urls)
         finally:
             conn.close()
-        allowed = {url: ms for url, ms in rows}
-        if any(allowed.get(url) is None for url in feed_urls):
-            return None
-        return min(allowed[url] for url in feed_urls)

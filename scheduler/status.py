@@ -10,10 +10,12 @@ from datetime import datetime
 from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 from store.feeds import FeedState, FeedStateStore
+from store.partial import PartialStories
 from store.queue import IngestQueue
 
-# Outcomes that say nothing about the outlet's health: still going, or stopped by a shutdown.
-NEUTRAL_STATUSES = {"running", "stopped"}
+# Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or
+# a signal, or every feed deferred (Retry-After, backoff): they neither reset nor add failures.
+NEUTRAL_STATUSES = {"running", "stopped", "interrupted", "deferred"}
 OK_STATUSES = {"ok"}
 
 
@@ -99,6 +101,8 @@ def _outlet_block(
     job: JobRecord | None,
     feed_lines: list[str],
     now_ms: int,
+    cluster: bool = False,
+    partial: int = 0,
 ) -> list[str]:
     head = f"{name}{'' if enabled else ' (disabled)'}"
     lines = [head]
@@ -114,7 +118,9 @@ def _outlet_block(
             f"  last run: {_fmt_time(run.started_ms)}{_fmt_ago(run.started_ms, now_ms)},"
             f" {run.status}, took {took}, {run.new_items} new item(s), {run.errors} error(s)"
         )
-    if job is None or job.next_run_ms is None:
+    if job is None and cluster:
+        pass  # a cluster's schedule is in PostgreSQL: the cluster part of the report lists it
+    elif job is None or job.next_run_ms is None:
         lines.append("  next run: not scheduled (is `feedwatch run` running?)")
     else:
         late = (
@@ -124,6 +130,8 @@ def _outlet_block(
             f"  next run: {_fmt_time(job.next_run_ms)}{_fmt_ago(job.next_run_ms, now_ms)}{late}"
         )
     lines.append(f"  consecutive failed runs: {failures}")
+    if partial:
+        lines.append(f"  stories with the feed summary only: {partial} (their pages are retried)")
     lines.extend(feed_lines)
     return lines
 
@@ -141,8 +149,10 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
         return "--max-failures must be 1 or more", 2
     ensure_schema(conn)
     feed_states = FeedStateStore(conn)
+    partials = PartialStories(conn)
     jobs = load_jobs(conn)
     now_ms = int(time.time() * 1000)
+    cluster = config.postgres_url is not None
     lines: list[str] = []
     unhealthy: list[str] = []
     for name, outlet in config.outlets.items():
@@ -158,9 +168,11 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 outlet.enabled,
                 last_run(conn, name),
                 failures,
-                jobs.get(name),
+                None if cluster else jobs.get(name),
                 feed_lines,
                 now_ms,
+                cluster,
+                partials.count(name),
             )
         )
     lines.append(_ingest_line(IngestQueue(conn)))

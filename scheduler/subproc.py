@@ -110,6 +110,13 @@ class CrawlSupervisor:
         stopped = proc.pid in self._signalled and not timed_out
         return CrawlResult(outlet, returncode, timed_out, stopped, started, int(time.time() * 1000))
 
+    def terminate(self, outlet: str) -> None:
+        """Stop one outlet's crawl (TERM, grace, KILL) without waiting for it here."""
+        with self._lock:
+            proc = self._running.get(outlet)
+        if proc is not None:
+            threading.Thread(target=self._terminate, args=(proc,), daemon=True).start()
+
     def stop_all(self) -> None:
         """Refuse new crawls; SIGTERM the running ones, SIGKILL those still there after grace."""
         self._stopping.set()

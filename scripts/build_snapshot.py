@@ -46,6 +46,8 @@ from warcio.warcwriter import WARCWriter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
+
 # The repo root must be on sys.path for these (the script runs from anywhere).
 from conf.dedup import DedupConfig  # noqa: E402
 from dedup.compare import features_of_html  # noqa: E402
@@ -63,9 +65,9 @@ from scripts.snapshot_pages import (  # noqa: E402
     summary_of,
     voa_page,
 )
-from spiders.dw import extract_dw_body  # noqa: E402
-from spiders.rfi import extract_rfi_body  # noqa: E402
-from spiders.voa import extract_voa_body  # noqa: E402
+from spiders.outlets.dw import extract_dw_body  # noqa: E402
+from spiders.outlets.rfi import extract_rfi_body  # noqa: E402
+from spiders.outlets.voa import extract_voa_body  # noqa: E402
 from store.imports import read_item_file  # noqa: E402
 
 PageBuilder = Callable[[Item], bytes]

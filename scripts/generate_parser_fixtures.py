@@ -3,6 +3,9 @@
     python scripts/generate_parser_fixtures.py --copy   # copy/build fixtures from ../shared/corpus
     python scripts/generate_parser_fixtures.py          # regenerate *.expected.json only
 
+The expected files are written for every case in manifest.json, including cases added there
+by hand for a new outlet (docs/OUTLETS.md); `--copy` rewrites the corpus-built cases only.
+
 Every case records where its fixture came from (`source`) and the date of the data (`date`) in
 tests/fixtures/outlets/manifest.json; PROVENANCE.md says which fixtures were built by us from
 real items. Review the diff of the expected files before committing them: they pin behaviour.
@@ -23,6 +26,7 @@ from lxml import html as lxml_html
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from spiders.testing import run_case  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "outlets"
@@ -415,12 +419,23 @@ def copy_fixtures() -> None:
     )
 
 
+def write_manifest() -> None:
+    """Write the corpus-built CASES into manifest.json, keeping cases added there by hand."""
+    path = FIXTURES / "manifest.json"
+    ours = {case["name"] for case in CASES}
+    kept = [case for case in read_manifest() if case["name"] not in ours] if path.exists() else []
+    path.write_text(json.dumps(CASES + kept, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def read_manifest() -> list[dict]:
+    """Every case of manifest.json (a new outlet adds its cases there: docs/OUTLETS.md)."""
+    cases: list[dict] = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
+    return cases
+
+
 def write_expected() -> None:
-    """Write manifest.json and one <case>.expected.json per case from the current parsers."""
-    (FIXTURES / "manifest.json").write_text(
-        json.dumps(CASES, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-    )
-    for case in CASES:
+    """Write one <case>.expected.json per manifest case from the current parsers."""
+    for case in read_manifest():
         outputs = run_case(case, FIXTURES)
         path = FIXTURES / "expected" / f"{case['name']}.expected.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -437,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.copy:
         copy_fixtures()
+        write_manifest()
     write_expected()
     return 0
 

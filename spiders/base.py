@@ -1,8 +1,8 @@
 """OutletSpider: fetch an outlet's feeds, turn entries into FeedEntry items, fetch bodies when needed.
 
-A concrete outlet module subclasses it and sets `page_extractor` (its selectors) and, where its
-feed is odd, overrides `entry_body`. The spider loader builds one subclass per configured outlet
-(`spiders.registry.spider_class_for`), setting `name`, `outlet_name` and `outlet`.
+Everything outlet-specific comes from the class's `spec` (`spiders.spec.OutletSpec`: domains,
+selectors, feed repairs); the registry builds one subclass per configured outlet
+(`spiders.registry.spider_class_for`), setting `spec`, `name`, `outlet_name` and `outlet`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
 from spiders.exceptions import AlreadyStored, RefusedRequest
 from spiders.extract import Extraction, PageExtractor, extract_page
-from spiders.feedx import is_feedx
 from spiders.items import FeedEntry
+from spiders.outlets import intermediary_for
+from spiders.spec import OutletSpec
 from spiders.workers import WorkerPool, shared_pool
 from store.document import Body
 
@@ -38,16 +39,10 @@ class OutletSpider(scrapy.Spider):
     """Base spider of every outlet: feeds in, FeedEntry items out."""
 
     name = "outlet"
-    kind: ClassVar[str] = "base"  # the registry key ("rfi", "generic", ...)
+    # What the code knows of the outlet (its module's SPEC); set by the registry.
+    spec: ClassVar[OutletSpec] = OutletSpec(kind="base")
     outlet_name: str = ""
     outlet: OutletConfig | None = None
-    # The outlet's own article hosts, in code (fundus' publisher spec); config domains add to them.
-    default_domains: ClassVar[tuple[str, ...]] = ()
-    # Without outlet selectors, or when they find nothing, extract the body with trafilatura.
-    trafilatura_fallback: ClassVar[bool] = True
-    # The outlet's selectors: page HTML -> body in the seeds' shape, or None. A module-level
-    # function (it runs in an extraction worker, so it must pickle), read from the class.
-    page_extractor: ClassVar[PageExtractor | None] = None
 
     def count(self, key: str) -> None:
         """Increment a crawl stat (the crawl summary reads feeds/* and articles/*)."""
@@ -66,7 +61,30 @@ class OutletSpider(scrapy.Spider):
         return list(self.outlet.feeds)
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        """One request per configured feed, the FeedConfig in meta["feed"]."""
+        """One request per configured feed, the FeedConfig in meta["feed"], then the pages of
+        partial stories (stored from their summary) that are due another try."""
+        yield from self._feed_requests()
+        yield from self.partial_retry_requests()
+
+    def partial_retry_requests(self) -> Iterator[scrapy.Request]:
+        """Article requests for this outlet's partial stories (see store.partial)."""
+        settings = getattr(self, "settings", None)
+        state_db = settings.get("FEEDWATCH_STATE_DB") if settings is not None else None
+        if not state_db or not self.outlet_name:
+            return
+        from spiders.partialretry import partial_retry_entries
+
+        for entry in partial_retry_entries(state_db, self.outlet_name):
+            self.count("articles/retried")
+            yield scrapy.Request(
+                entry.url,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={"entry": entry, "article": True, "partial_retry": True},
+                dont_filter=True,
+            )
+
+    def _feed_requests(self) -> Iterator[scrapy.Request]:
         for feed in self.feed_configs():
             request = scrapy.Request(
                 feed.url,
@@ -110,7 +128,7 @@ class OutletSpider(scrapy.Spider):
     def article_domains(self) -> tuple[str, ...]:
         """Hosts whose article pages may be fetched: config domains plus the outlet's own."""
         configured = tuple(self.outlet.domains) if self.outlet is not None else ()
-        return configured + self.default_domains
+        return configured + self.spec.domains
 
     # -- feeds ----------------------------------------------------------------------------------
 
@@ -195,8 +213,12 @@ class OutletSpider(scrapy.Spider):
                 yield self.follow_entry(entry, feed)
 
     def feed_entries(self, response: Response, parsed: Any) -> list[Any]:
-        """The feedparser entries of a feed (hook for feeds feedparser reads incompletely)."""
-        return list(parsed.get("entries") or [])
+        """The feedparser entries of a feed, repaired by the spec where feedparser reads the
+        outlet's feeds incompletely."""
+        entries = list(parsed.get("entries") or [])
+        if self.spec.fix_entries is not None:
+            entries = self.spec.fix_entries(response.body, entries)
+        return entries
 
     def entry_body(self, raw: Any) -> str:
         """The entry's HTML body as the feed carries it (hook for odd feeds)."""
@@ -227,8 +249,10 @@ class OutletSpider(scrapy.Spider):
     def needs_article(self, body: str | Body, feed: FeedConfig) -> bool:
         """True when the body is only a summary: per feed config, or by length when "auto"."""
         if feed.full_text == "auto":
-            # feedx always carries the whole article (see spiders.feedx).
-            return not is_feedx(feed) and feeds.looks_like_summary(body)
+            # Some intermediaries always carry the whole article (feedx: see spiders.feedx).
+            intermediary = intermediary_for(feed)
+            full = intermediary is not None and intermediary.full_text
+            return not full and feeds.looks_like_summary(body)
         return not feed.full_text
 
     def follow_entry(self, entry: FeedEntry, feed: FeedConfig) -> FeedEntry | scrapy.Request:
@@ -290,9 +314,8 @@ class OutletSpider(scrapy.Spider):
     def _extract_args(
         self, response: TextResponse, entry: FeedEntry
     ) -> tuple[PageExtractor | None, bool, str, str, FeedEntry]:
-        # Read from the class: from the instance it would be a bound method of the spider.
-        selectors = type(self).page_extractor
-        return selectors, self.trafilatura_fallback, response.text, response.url, entry
+        spec = self.spec
+        return spec.page_extractor, spec.trafilatura_fallback, response.text, response.url, entry
 
     def _body_of(self, response: TextResponse, extraction: Extraction) -> str | None:
         if extraction.selectors_missed:
@@ -331,9 +354,11 @@ class OutletSpider(scrapy.Spider):
             entry.body_html = body
             entry.body = None  # the summary's document no longer describes the body
             entry.full_text = True
+            entry.partial = None
         else:
             logger.warning("no body extracted from %s; keeping the feed summary", response.url)
             entry.full_text = False
+            entry.partial = "no body extracted from the page"
         return entry
 
     def article_failed(self, failure: Failure) -> Iterator[FeedEntry]:
@@ -346,17 +371,15 @@ class OutletSpider(scrapy.Spider):
             # Dropped on purpose (the story is already stored): nothing to yield.
             logger.debug("article %s not fetched: %s", request.url, failure.value)
             return
+        reason = _failure_reason(failure)
+        self.count("articles/failed")
         # A page left out of a replay snapshot is expected there: the replay middleware sums
         # its misses up in one warning, so each one is an INFO line here.
         level = logging.INFO if _replay_miss(failure) else logging.WARNING
-        logger.log(
-            level,
-            "article %s failed (%s); keeping the feed summary",
-            request.url,
-            _failure_reason(failure),
-        )
+        logger.log(level, "article %s failed (%s); keeping the feed summary", request.url, reason)
         if entry is not None:
             entry.full_text = False
+            entry.partial = f"page failed: {reason}"
             yield entry
 
 

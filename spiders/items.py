@@ -31,6 +31,7 @@ class FeedEntry:
     ts: int = 0  # epoch milliseconds written into the item file
     first_seen: int = 0  # epoch milliseconds
     stored: StoredItem | None = None  # the item file's fields
+    partial: str | None = None  # why the body is only the feed summary (None: it is whole)
     digest: bytes | None = None  # of the entry's content, for the unchanged check
     # Filled by the store pipeline.
     story_id: int | None = None

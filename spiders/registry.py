@@ -1,6 +1,8 @@
-"""The outlet registry: spider kind name -> spider class, and per-outlet spider classes.
+"""The outlet registry: spider kind name -> spider class, built from the outlets' specs.
 
-`config.yaml` names a kind per outlet (`spider: rfi`); the spider loader asks
+`config.yaml` names a kind per outlet (`spider: rfi`); every module in `spiders/outlets/`
+declares one (`SPEC`), and its spider class here is the feed spider (`OutletSpider`) or, for an
+outlet published as index pages, `IndexSpider`, with the spec set on it. The spider loader asks
 `spider_class_for(name, outlet)` for a ready-to-run subclass, so `scrapy crawl <outlet>` works.
 """
 
@@ -8,16 +10,20 @@ from __future__ import annotations
 
 from conf.schema import OutletConfig
 from spiders.base import OutletSpider
-from spiders.dw import DwSpider
-from spiders.epochtimes import EpochTimesSpider
-from spiders.generic import GenericSpider
-from spiders.gfwbreaker import GfwBreakerSpider
-from spiders.rfi import RfiSpider
-from spiders.voa import VoaSpider
+from spiders.index import IndexSpider
+from spiders.outlets import SPECS
+from spiders.spec import OutletSpec
+
+
+def kind_class(spec: OutletSpec) -> type[OutletSpider]:
+    """The spider class of an outlet kind: the spec set on the feed or the index spider."""
+    base = IndexSpider if spec.index_links is not None else OutletSpider
+    name = "".join(part.title() for part in spec.kind.split("_")) + "Spider"
+    return type(name, (base,), {"spec": spec, "__module__": __name__})
+
 
 SPIDER_KINDS: dict[str, type[OutletSpider]] = {
-    cls.kind: cls
-    for cls in (RfiSpider, DwSpider, VoaSpider, EpochTimesSpider, GfwBreakerSpider, GenericSpider)
+    kind: kind_class(spec) for kind, spec in SPECS.items()
 }
 
 

@@ -71,3 +71,17 @@ class FeedStateStore:
             f"SELECT {', '.join(_COLUMNS)} FROM feed_state ORDER BY feed_url"
         ).fetchall()
         return [FeedState(*row) for row in rows]
+
+    def earliest_allowed_ms(self, feed_urls: list[str]) -> int | None:
+        """When the first of these feeds may be fetched again (None: one is allowed already)."""
+        if not feed_urls:
+            return None
+        rows = self.conn.execute(
+            "SELECT feed_url, next_allowed_ms FROM feed_state WHERE feed_url IN"
+            f" ({', '.join('?' for _ in feed_urls)})",
+            feed_urls,
+        ).fetchall()
+        allowed = {url: ms for url, ms in rows}
+        if any(allowed.get(url) is None for url in feed_urls):
+            return None
+        return min(allowed[url] for url in feed_urls)

@@ -162,6 +162,13 @@ class IngestQueue:
         )
         self.conn.execute("DELETE FROM ingest_queue WHERE id = ?", (row.id,))
 
+    def tally(self, row: QueuedRow, kind: str) -> None:
+        """Count one more fact about a settled row (partial, completed…) for its producer."""
+        self.conn.execute(
+            "INSERT INTO ingest_outcomes (token, outlet, kind, done_ms) VALUES (?, ?, ?, ?)",
+            (row.token, row.outlet, kind, now_ms()),
+        )
+
     def remove(self, row: QueuedRow) -> None:
         """Remove a row that records no outcome (an end-of-run marker)."""
         self.conn.execute("DELETE FROM ingest_queue WHERE id = ?", (row.id,))

@@ -203,6 +203,19 @@ class ItemState:
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
 
+    def set_path(self, canonical_url: str, path: str) -> None:
+        """Point a story's row at its archive file (a file that came back)."""
+        self.conn.execute("UPDATE items SET path = ? WHERE canonical_url = ?", (path, canonical_url))
+
+    def move_path(self, old: str, new: str) -> None:
+        """Follow archive files that moved (rows recorded under `old`)."""
+        self.conn.execute("UPDATE items SET path = ? WHERE path = ?", (new, old))
+
+    def forget_path(self, path: str) -> None:
+        """Mark rows whose file is gone as file-less: the story stays seen, nothing re-alerts."""
+        self.conn.execute("UPDATE items SET path = NULL WHERE path = ?", (path,))
+
+
 class RunLog:
     """One row per crawl of an outlet, read by `feedwatch status`."""
 
@@ -238,3 +251,19 @@ class RunLog:
     def set_new_items(self, run_id: int, new_items: int) -> None:
         """The number of new stories the ingest consumer stored for a run."""
         self.conn.execute("UPDATE runs SET new_items=? WHERE id=?", (new_items, run_id))
+
+    def abandon(self, outlet: str, started_ms: int, finished_ms: int, status: str) -> None:
+        """Mark the runs of a crawl the daemon had to stop (timeout, shutdown); add one if the
+        crawl wrote none. The crawl may have closed its own row on SIGTERM; the daemon still
+        knows better why it ended."""
+        cur = self.conn.execute(
+            "UPDATE runs SET finished_ms=COALESCE(finished_ms, ?), status=?"
+            " WHERE outlet=? AND started_ms>=?",
+            (finished_ms, status, outlet, started_ms),
+        )
+        if cur.rowcount == 0:
+            self.conn.execute(
+                "INSERT INTO runs (outlet, started_ms, finished_ms, status, feeds,"
+                " new_items, seen_items, errors) VALUES (?, ?, ?, ?, 0, 0, 0, 1)",
+                (outlet, started_ms, finished_ms, status),
+            )

@@ -7,21 +7,27 @@ best-effort string out, and `is_http_url` says whether the result is usable.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 import ada_url
 
 __all__ = [
-    "OUTLET_RULES",
-    "TRACKING_PARAMS",
+    "GENERIC_TRACKING_PARAMS",
     "TRACKING_PREFIXES",
+    "IdentityRule",
+    "MirrorRule",
+    "OutletUrls",
     "canonical_url",
     "is_http_url",
     "is_mirror_url",
+    "register_outlet_urls",
     "serialize_url",
+    "strip_tracking",
 ]
 
 _PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -74,10 +80,10 @@ def is_http_url(url: str) -> bool:
 
 # --- canonical URLs ------------------------------------------------------------------------
 
-# Query parameters that only say where a click came from; they never select content.
-TRACKING_PARAMS = frozenset(
+# Query parameters that only say where a click came from, on any site; they never select
+# content. An outlet's own tracking parameters come with its spec (`OutletUrls.tracking`).
+GENERIC_TRACKING_PARAMS = frozenset(
     {
-        "maca",  # DW RSS: ?maca=chi-rss-chi-all-1127-rdf
         "fbclid",  # Facebook
         "gclid",  # Google Ads
         "dclid",  # Google display ads
@@ -86,7 +92,6 @@ TRACKING_PARAMS = frozenset(
         "igshid",  # Instagram
         "mc_cid",  # Mailchimp
         "mc_eid",  # Mailchimp
-        "xtor",  # AT Internet (RFI, France Médias Monde)
         "ref",  # generic referrer tag
         "ref_src",  # Twitter
         "spm",  # Alibaba
@@ -103,38 +108,85 @@ TRACKING_PARAMS = frozenset(
 # Prefixes of tracking parameter families.
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_", "_hs")
 
-# Hosts that are the same outlet under another name (after www./m. stripping).
-HOST_ALIASES = {"dw.de": "dw.com", "epochtimes.com.tw": "epochtimes.com"}
 
-# Hosts whose pages are mirrors of another outlet's article, never the article itself: their
-# canonical identity comes from the page's 原文链接 line (see store.imports.parse_mirror_page).
-_MIRROR_HOST_RE = re.compile(
-    r"^(?:gfw-breaker\.win|[a-z0-9\-]+\.github\.io|github\.com|raw\.githubusercontent\.com)$"
-)
-_MIRROR_PATH_RE = re.compile(r"/pages/[^/]+/n\d+\.md|gfw-breaker|banned-news|epoch-news|mh-news")
+@dataclass(frozen=True)
+class IdentityRule:
+    """One outlet's article identity: URLs on `host` whose path matches `path` are one article.
 
-OutletRule = tuple[str, "re.Pattern[str]", Callable[["re.Match[str]"], str]]
+    `path` is a regex on the normalized path (also tried on `path?query`: some slugs end in a
+    real "?"); `canonical` is the identity URL, `{0}` standing for the pattern's first group
+    (the outlet's article id), so slug, language path and section changes map to one identity.
+    """
 
-# One row per outlet: (host after normalization, pattern on the normalized path, builder).
-# Rules key on the outlet's article id, so slug, language path and section changes all map to
-# one identity. Examples are real URLs from the corpus.
-OUTLET_RULES: tuple[OutletRule, ...] = (
-    # DW: https://www.dw.com/zh/<slug>/a-67150547, http://www.dw.de/<slug>/a-18317568?maca=…
-    # Some DW slugs end in a real "?" (…美国?/a-55281475): the rules also see path + query.
-    ("dw.com", re.compile(r"^/(?:[^#]*/)?a-(\d+)(?:/|$)"), lambda m: f"https://dw.com/a-{m[1]}"),
-    # Epoch Times: https://www.epochtimes.com/gb/23/9/23/n14079761.htm (also b5/ and .html)
-    (
-        "epochtimes.com",
-        re.compile(r"^/(?:[^?#]*/)?n(\d+)\.html?$"),
-        lambda m: f"https://epochtimes.com/n{m[1]}",
-    ),
-    # VOA: https://www.voachinese.com/a/<slug>/7856214.html and /a/7856214.html
-    (
-        "voachinese.com",
-        re.compile(r"^/a/(?:[^/?#]+/)?(\d+)\.html$"),
-        lambda m: f"https://voachinese.com/a/{m[1]}",
-    ),
-)
+    host: str  # after www./m. stripping and host aliases
+    path: str
+    canonical: str
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled `path` regex."""
+        return re.compile(self.path)
+
+
+@dataclass(frozen=True)
+class MirrorRule:
+    """Pages on a matching host and path mirror another outlet's article, never are one: their
+    identity comes from the page's 原文链接 line (see store.imports.parse_mirror_page)."""
+
+    hosts: str  # regex, full match of the host
+    paths: str  # regex, searched in the path
+
+
+@dataclass(frozen=True)
+class OutletUrls:
+    """What the store needs of one outlet's URLs, declared in its spider module's spec."""
+
+    identity: IdentityRule | None = None
+    aliases: tuple[tuple[str, str], ...] = ()  # (other host, the outlet's host), after www./m.
+    tracking: tuple[str, ...] = ()  # query parameters that only track clicks
+    mirror: MirrorRule | None = None
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The registered outlets' URL knowledge, merged."""
+
+    identity: tuple[IdentityRule, ...]
+    aliases: dict[str, str]
+    tracking: frozenset[str]
+    mirrors: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+
+
+_rules: _Rules | None = None
+
+
+def register_outlet_urls(outlets: Iterable[OutletUrls]) -> None:
+    """Install the outlets' URL rules (replacing any earlier set: registering twice is harmless).
+
+    Called by `spiders.outlets` when it collects the outlet specs; the store cannot import the
+    spiders, and canonical URLs must not depend on which modules a process happened to import.
+    """
+    global _rules
+    outlets = tuple(outlets)
+    _rules = _Rules(
+        identity=tuple(o.identity for o in outlets if o.identity is not None),
+        aliases={alias: host for o in outlets for alias, host in o.aliases},
+        tracking=GENERIC_TRACKING_PARAMS | {p.lower() for o in outlets for p in o.tracking},
+        mirrors=tuple(
+            (re.compile(o.mirror.hosts), re.compile(o.mirror.paths))
+            for o in outlets
+            if o.mirror is not None
+        ),
+    )
+
+
+def _registered() -> _Rules:
+    """The registered rules; a process that computes identities without them is a bug."""
+    if _rules is None:
+        raise RuntimeError(
+            "outlet URL rules are not registered: import spiders.outlets before using store.urls"
+        )
+    return _rules
 
 
 def _normalize_pct(text: str) -> str:
@@ -147,19 +199,20 @@ def _normalize_pct(text: str) -> str:
     return _PCT_RE.sub(fix, text)
 
 
-def _is_tracking(key: str) -> bool:
+def _is_tracking(key: str, tracking: frozenset[str]) -> bool:
     low = unquote(key).lower()
-    return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
+    return low in tracking or low.startswith(TRACKING_PREFIXES)
 
 
 def strip_tracking(url: str) -> str:
-    """The URL without tracking parameters (utm_*, DW's maca, ...); unchanged if it has none."""
+    """The URL without tracking parameters (utm_*, the outlets' own); unchanged if it has none."""
     base, sep, rest = url.partition("?")
     if not sep:
         return url
     query, hash_sep, fragment = rest.partition("#")
     parts = query.split("&")
-    kept = [p for p in parts if not (p and "=" in p and _is_tracking(p.split("=", 1)[0]))]
+    tracking = _registered().tracking
+    kept = [p for p in parts if not (p and "=" in p and _is_tracking(p.split("=", 1)[0], tracking))]
     if len(kept) == len(parts):
         return url
     out = base + ("?" + "&".join(kept) if any(kept) else "")
@@ -172,7 +225,9 @@ def is_mirror_url(url: str) -> bool:
     if not m:
         return False
     host, path = m.group(1), m.group(2) or ""
-    return bool(_MIRROR_HOST_RE.match(host) and _MIRROR_PATH_RE.search(path))
+    return any(
+        hosts.fullmatch(host) and paths.search(path) for hosts, paths in _registered().mirrors
+    )
 
 
 def canonical_url(url: str) -> str:
@@ -183,13 +238,14 @@ def canonical_url(url: str) -> str:
     )
     if not m:
         return s
+    rules = _registered()
     scheme, host, port, path, query = m.groups()
     host = host.rstrip(".")
     for prefix in ("www.", "m."):
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix) :]
             break
-    host = HOST_ALIASES.get(host, host)
+    host = rules.aliases.get(host, host)
     # http and https are one identity; an explicit port survives unless it is a default one.
     if port in ("80", "443") or (scheme == "http" and port == "80"):
         port = None
@@ -199,14 +255,14 @@ def canonical_url(url: str) -> str:
         if not part:
             continue
         key = part.split("=", 1)[0]
-        if _is_tracking(key):
+        if _is_tracking(key, rules.tracking):
             continue
         pairs.append(_normalize_pct(part))
-    for rule_host, pattern, build in OUTLET_RULES:
-        if host == rule_host:
-            hit = pattern.match(path) or (query and pattern.match(f"{path}?{query}"))
+    for rule in rules.identity:
+        if host == rule.host:
+            hit = rule.pattern.match(path) or (query and rule.pattern.match(f"{path}?{query}"))
             if hit:
-                return build(hit)
+                return rule.canonical.format(*hit.groups())
     out = f"https://{host}" + (f":{port}" if port else "") + path
     if pairs:
         out += "?" + "&".join(sorted(pairs))

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from servers.feedserver import FeedServer
 
+import spiders.outlets  # noqa: F401  (registers the outlets' URL rules and boilerplate)
+
 
 @pytest.fixture(scope="session")
 def session_feed_server() -> Iterator[FeedServer]:
@@ -24,3 +26,12 @@ def feed_server(session_feed_server: FeedServer) -> FeedServer:
     """
     session_feed_server.reset()
     return session_feed_server
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL with a schema of its own (skips when FEEDWATCH_TEST_PG is unset)."""
+    from pg import base_url, fresh_schema
+
+    with fresh_schema(base_url()) as url:
+        yield url

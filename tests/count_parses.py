@@ -1,9 +1,10 @@
 """Count HTML tree parses during `feedwatch demo` (the bundled snapshot, replayed offline).
 
 Run as a script in a subprocess (a Twisted reactor cannot restart inside pytest):
-`python tests/count_parses.py OUT_DIR`. Prints one JSON line: stored items, every lxml.html
-parse (`document_fromstring`, which each lxml.html parse function ends in: pages, bodies,
-trafilatura) and the parses of story bodies (`store.document.parse_html`, when it exists).
+`python tests/count_parses.py OUT_DIR`. Prints one JSON line: stored items, the entries that reached
+the normalize pipeline (each is sanitized, then stored, merged or seen), every lxml.html parse (`document_fromstring`,
+which each lxml.html parse function ends in: pages, bodies, trafilatura) and the parses of
+story bodies (`store.document.parse_html`, when it exists).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def main(argv: list[str]) -> int:
 
         document.parse_html = counted_body  # type: ignore[assignment]
 
+    from crawler.pipelines import NormalizePipeline
+
+    counts["entries"] = 0
+    normalize = NormalizePipeline.process_item
+
+    async def counted_normalize(self: Any, item: Any) -> Any:
+        counts["entries"] += 1
+        return await normalize(self, item)
+
+    NormalizePipeline.process_item = counted_normalize  # type: ignore[method-assign]
     from feedwatch.cli import main as cli_main
 
     out = Path(argv[0])

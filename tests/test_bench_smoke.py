@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import bench_archive, crawl_site
-from spiders.rfi import extract_rfi_body
+from spiders.outlets.rfi import extract_rfi_body
 from store.imports import read_item_file
 
 REPO = Path(__file__).resolve().parent.parent

@@ -83,7 +83,7 @@ def test_bundled_demo_config_is_the_default_with_the_mirror_and_rfi_tw_added() -
 
 
 def test_config_knows_every_spider_kind_of_the_registry() -> None:
-    from conf.schema import SPIDER_KINDS
+    from conf.schema import outlet_kinds
     from spiders.registry import SPIDER_KINDS as REGISTRY
 
-    assert set(SPIDER_KINDS) == set(REGISTRY)
+    assert set(outlet_kinds()) == set(REGISTRY)

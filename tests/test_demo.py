@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dedup.text import to_simplified
-from spiders.html import html_to_text
+from store.document import html_to_text
 from store.imports import iter_item_paths, read_item_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from servers.faultserver import Answer, FaultServer, nsc413, rss
 from conf.schema import FeedConfig
 from dedup.simhash import _COUNT_CHUNK, fingerprint_hashes
 from spiders.feeds import cap_entries
-from spiders.testing import make_response, make_spider
+from spiders.testing import collect, make_response, make_spider
 from store.format import parse_item
 from store.normalize import to_stored_item
 from store.sanitize import find_danger, sanitize_body, sanitized_document
@@ -211,7 +211,7 @@ def test_a_huge_feed_costs_what_its_capped_part_costs(caplog: pytest.LogCaptureF
 
     def crawl(body: bytes) -> list[object]:
         response = make_response(feed.url, body, "application/rss+xml", {"feed": feed})
-        return list(spider.parse_feed(response))
+        return collect(spider.parse_feed(response))
 
     huge, capped = _huge_feed(100_000), _huge_feed(400)
     with caplog.at_level(logging.WARNING):

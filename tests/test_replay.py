@@ -18,7 +18,6 @@ from urllib.parse import urljoin
 
 import feedparser
 import pytest
-import yaml
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
@@ -28,6 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from conf.schema import load_config
 from crawler.replay import (
     ReplayError,
     WarcRecordMiddleware,
@@ -45,8 +45,8 @@ CRAWL = Path(__file__).with_name("replay_crawl.py")
 
 def _config_feed_urls() -> list[str]:
     """The feed URLs of the demo config: the snapshot answers every one."""
-    data = yaml.safe_load((ROOT / "feedwatch" / "data" / "demo-config.yaml").read_text("utf-8"))
-    return [feed["url"] for outlet in data["outlets"].values() for feed in outlet["feeds"]]
+    config = load_config(ROOT / "feedwatch" / "data" / "demo-config.yaml")  # spec feeds filled in
+    return [feed.url for outlet in config.outlets.values() for feed in outlet.feeds]
 
 
 def _warc_responses(path: Path) -> dict[str, tuple[StatusAndHeaders, bytes, bytes]]:

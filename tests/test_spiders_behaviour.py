@@ -15,13 +15,13 @@ from twisted.python.failure import Failure
 
 from conf.schema import FeedConfig, OutletConfig
 from spiders import feeds
-from spiders.epochtimes import raw_contents
 from spiders.exceptions import AlreadyStored
 from spiders.fallback import extract_with_trafilatura
-from spiders.gfwbreaker import index_links
 from spiders.items import FeedEntry
+from spiders.outlets.epochtimes import raw_contents
+from spiders.outlets.gfwbreaker import index_links
+from spiders.outlets.rfi import extract_rfi_body
 from spiders.registry import SPIDER_KINDS, spider_class_for
-from spiders.rfi import extract_rfi_body
 from spiders.testing import collect, make_response, make_spider, read_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outlets"

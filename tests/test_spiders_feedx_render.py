@@ -10,20 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from conf.schema import FeedConfig
+from spiders.feedx import FEEDX
+from spiders.outlets import SPECS
 from spiders.testing import collect, make_response, make_spider, read_fixture
 from store.format import parse_item, render_item
 from store.normalize import to_stored_item
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outlets"
-FEEDX = {"rfi": "rfi.xml", "dw": "dw.xml", "voa": "mgzy1.xml"}
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01: first-seen after every published time
+# Every registered outlet that feedx re-publishes: its default feedx feed, by its spec.
+FEEDX_FEEDS = {
+    kind: feed.config()
+    for kind, spec in SPECS.items()
+    for feed in spec.feeds
+    if FEEDX.serves(feed.config())
+}
 
 
-@pytest.mark.parametrize("outlet", sorted(FEEDX))
+def test_the_outlets_feedx_serves_are_found_in_their_specs() -> None:
+    assert sorted(FEEDX_FEEDS) == ["dw", "rfi", "voa"]
+
+
+@pytest.mark.parametrize("outlet", sorted(FEEDX_FEEDS))
 def test_feedx_entries_render_to_real_item_bytes(outlet: str) -> None:
-    url = f"https://feedx.net/rss/{FEEDX[outlet]}"
-    feed = FeedConfig(url=url, via="feedx", full_text=True)
+    feed = FEEDX_FEEDS[outlet]
+    url = feed.url
     spider = make_spider(outlet, feed)
     body = read_fixture(FIXTURES / outlet / f"feedx_{outlet}_reconstructed.xml")
     response = make_response(url, body, "application/rss+xml; charset=utf-8", {"feed": feed})

@@ -1,6 +1,6 @@
 """DW 中文 (dw.com/zh): the RSS 1.0/RDF summary feed, and article bodies from the page.
 
-Outlet spec: feed `https://rss.dw.com/rdf/rss-chi-all` (RDF, one-sentence `<description>`, links
+Outlet spec (`SPEC`): feed `https://rss.dw.com/rdf/rss-chi-all` (RDF, one-sentence `<description>`, links
 carrying the `?maca=chi-rss-chi-all-…` tracking parameter, e.g.
 `http://www.dw.de/格林沃尔德获德国新闻记者奖/a-18317568?maca=chi-rss-chi-all-1127-rdf`), full text
 through feedx `https://feedx.net/rss/dw.xml`. Articles live on www.dw.com (older links: dw.de).
@@ -17,9 +17,11 @@ from datetime import datetime
 
 from lxml import html as lxml_html
 
-from spiders.base import OutletSpider
 from spiders.fallback import format_date
+from spiders.feedx import FEEDX
 from spiders.html import body_div, date_div, img_tag
+from spiders.spec import DefaultFeed, OutletSpec
+from store.urls import IdentityRule, OutletUrls
 
 # Inside `.rich-text`: embedded video players, "related content" and newsletter boxes, and the
 # `.advertisement` slots between paragraphs.
@@ -67,11 +69,32 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class DwSpider(OutletSpider):
-    """DW 中文: RDF summary feed + dw.com article pages."""
-
-    kind = "dw"
+SPEC = OutletSpec(
+    kind="dw",
+    title="DW 中文",
     # dw.de: the 2015 RDF feed's links; dw.com: today's.
-    default_domains = ("dw.com", "dw.de")
-
-    page_extractor = extract_dw_body
+    domains=("dw.com", "dw.de"),
+    feeds=(
+        DefaultFeed("https://rss.dw.com/rdf/rss-chi-all", full_text=False),
+        DefaultFeed("https://feedx.net/rss/dw.xml", full_text=True, via="feedx"),
+    ),
+    intermediaries=(FEEDX,),
+    urls=OutletUrls(
+        # https://www.dw.com/zh/<slug>/a-67150547, http://www.dw.de/<slug>/a-18317568?maca=…
+        # Some DW slugs end in a real "?" (…美国?/a-55281475): the rule also sees path + query.
+        identity=IdentityRule("dw.com", r"^/(?:[^#]*/)?a-(\d+)(?:/|$)", "https://dw.com/a-{0}"),
+        aliases=(("dw.de", "dw.com"),),
+        tracking=("maca",),  # the RSS feed's ?maca=chi-rss-chi-all-1127-rdf
+    ),
+    page_extractor=extract_dw_body,
+    identity_examples=(
+        (
+            "http://www.dw.de/格林沃尔德获德国新闻记者奖/a-18317568?maca=chi-rss-chi-all-1127-rdf",
+            "https://dw.com/a-18317568",
+        ),
+        (
+            "https://www.dw.com/zh/特朗普为乌克兰制定的和平计划是怎样的？/a-71613509",
+            "https://dw.com/a-71613509",
+        ),
+    ),
+)

@@ -1,32 +1,27 @@
 """gfw-breaker markdown mirror of the Epoch Times (github.com/gfw-breaker/epoch-news and forks).
 
-Outlet spec: a "feed" is a mirror channel index, either the channel README
+Outlet spec (`SPEC`): a "feed" is a mirror channel index, either the channel README
 (`indexes/<channel>/README.md`: lines `#### [title](../../pages/<channel>/n<id>.md?<tag>)`,
 newest first, e.g. `#### [专家：中国GDP增幅 不可能有5.2%…](../../pages/ncid1078159/n14100040.md?10211645)`)
 or the channel csv (`indexes/<channel>.csv`: lines `n<id>,title`, oldest first). Each page
 (`pages/<channel>/n<id>.md`, e.g. `pages/ncid1078159/n14079761.md`, seed `002_…`) is parsed with
 `store.imports.parse_mirror_page` into an entry whose URL is the page's 原文链接 article URL.
+`spiders.index.IndexSpider` crawls it: index -> newest pages -> entries.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import scrapy
-from scrapy.http import Response, TextResponse
-
-from conf.schema import FeedConfig
-from spiders.base import OutletSpider
+from dedup.text import Boilerplate
 from spiders.items import FeedEntry
+from spiders.spec import DefaultFeed, OutletSpec
 from store.format import ItemFormatError
 from store.imports import parse_mirror_page
-
-logger = logging.getLogger(__name__)
+from store.urls import MirrorRule, OutletUrls
 
 # Only links to mirror pages; the README also lists ad links (e.g. `http://138.2.39.72:81/…`).
 README_LINK = re.compile(
@@ -34,7 +29,6 @@ README_LINK = re.compile(
 )
 CSV_ROW = re.compile(r"^(?P<id>n\d+),(?P<title>.*)$")
 CSV_PATH = re.compile(r"^(?P<root>.*)/indexes/(?P<channel>[^/]+)\.csv$")
-DEFAULT_MAX_PAGES = 30  # pages fetched per index and crawl; GFWBREAKER_MAX_PAGES overrides it
 
 
 def index_links(text: str, index_url: str) -> list[tuple[str, str]]:
@@ -88,51 +82,33 @@ def entry_from_page(text: str, page_url: str, outlet_name: str, feed_url: str) -
     )
 
 
-class GfwBreakerSpider(OutletSpider):
-    """The gfw-breaker mirror: channel index -> pages -> entries with the original URL."""
-
-    kind = "gfwbreaker"
-    default_domains = ("github.com", "raw.githubusercontent.com")
-    trafilatura_fallback = False
-
-    def max_pages(self) -> int:
-        """How many pages of one index are fetched per crawl."""
-        settings = getattr(self, "settings", None)
-        if settings is not None:
-            return settings.getint("GFWBREAKER_MAX_PAGES", DEFAULT_MAX_PAGES)
-        return DEFAULT_MAX_PAGES
-
-    async def parse_feed(self, response: Response) -> AsyncIterator[scrapy.Request]:
-        """Read a channel index and request its newest pages."""
-        feed = response.meta.get("feed") or FeedConfig(url=response.url)
-        self.count("feeds/fetched")
-        if not isinstance(response, TextResponse):
-            logger.warning("mirror index %s is not text; skipped", response.url)
-            return
-        links = index_links(response.text, response.url)
-        if not links:
-            logger.warning("no mirror page links in index %s", response.url)
-            return
-        for url, _title in links[: self.max_pages()]:
-            yield scrapy.Request(
-                url,
-                callback=self.parse_page,
-                errback=self.page_failed,
-                meta={"feed": feed},
-            )
-
-    def parse_page(self, response: Response) -> Iterator[FeedEntry]:
-        """Parse one mirror page into an entry; a page that is not one is logged and skipped."""
-        feed = response.meta.get("feed") or FeedConfig(url=response.url)
-        self.count("articles/fetched")
-        if not isinstance(response, TextResponse):
-            logger.warning("mirror page %s is not text; skipped", response.url)
-            return
-        try:
-            yield entry_from_page(response.text, response.url, self.outlet_name, feed.url)
-        except (ItemFormatError, ValueError) as exc:
-            logger.warning("mirror page %s skipped: %s", response.url, exc)
-
-    def page_failed(self, failure: object) -> None:
-        """Log a mirror page that could not be fetched."""
-        self.feed_failed(failure)  # type: ignore[arg-type]
+SPEC = OutletSpec(
+    kind="gfwbreaker",
+    title="大纪元 (gfw-breaker mirror)",
+    domains=("github.com", "raw.githubusercontent.com"),
+    feeds=(
+        DefaultFeed(
+            "https://raw.githubusercontent.com/gfw-breaker/epoch-news/master/indexes/ncid1078159/README.md",
+            via="gfw-breaker",
+        ),
+    ),
+    urls=OutletUrls(
+        # A mirror page is never the article: its identity is the page's 原文链接 URL.
+        mirror=MirrorRule(
+            hosts=r"gfw-breaker\.win|[a-z0-9\-]+\.github\.io|github\.com|raw\.githubusercontent\.com",
+            paths=r"/pages/[^/]+/n\d+\.md|gfw-breaker|banned-news|epoch-news|mh-news",
+        )
+    ),
+    boilerplate=Boilerplate(
+        # The mirror's share-this-page box ends the article.
+        cut_rest=("手机上长按并复制下列链接或二维码分享本文章.*",),
+        drop_lines=(
+            r"^#{1,6}\s*(?:💥\s*)?\[",  # markdown navigation bars
+            r"\]\((?:https?:)?[^)]*\)\s*(?:&nbsp;|\|)",  # "[a](x) | [b](y)" link lists
+            r"gfw-breaker|\(需翻墙",  # counter image, 原文链接(需翻墙) (after NFKC)
+        ),
+    ),
+    trafilatura_fallback=False,
+    index_links=index_links,
+    page_entry=entry_from_page,
+)

@@ -1,6 +1,6 @@
 """RFI 中文 (rfi.fr/cn): the summary-only RSS feed, and article bodies from the page.
 
-Outlet spec: feed `https://www.rfi.fr/cn/rss` (RSS 2.0, one-paragraph `<description>`), full text
+Outlet spec (`SPEC`): feed `https://www.rfi.fr/cn/rss` (RSS 2.0, one-paragraph `<description>`), full text
 through feedx `https://feedx.net/rss/rfi.xml`. Articles live on www.rfi.fr.
 
 The body keeps the seeds' shape (`seeds/000_*.txt`, `001_*.txt`, both feedx copies of rfi.fr
@@ -14,8 +14,10 @@ import re
 
 from lxml import html as lxml_html
 
-from spiders.base import OutletSpider
+from spiders.feedx import FEEDX
 from spiders.html import body_div, date_div, img_tag
+from spiders.spec import DefaultFeed, OutletSpec
+from store.urls import OutletUrls
 
 # Seeds' lead images are the 1280-wide rendition: `…/w:1280/p:16x9/…jpg`; the page's <img> src
 # is the 1024 one, its og:image the 1280 one.
@@ -81,10 +83,27 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class RfiSpider(OutletSpider):
-    """RFI 中文: summary RSS + rfi.fr article pages."""
-
-    kind = "rfi"
-    default_domains = ("rfi.fr",)
-
-    page_extractor = extract_rfi_body
+SPEC = OutletSpec(
+    kind="rfi",
+    title="RFI 中文",
+    domains=("rfi.fr",),
+    feeds=(
+        # Summary only: article pages are fetched for the body.
+        DefaultFeed("https://www.rfi.fr/cn/rss", full_text=False),
+        DefaultFeed("https://feedx.net/rss/rfi.xml", full_text=True, via="feedx"),
+    ),
+    intermediaries=(FEEDX,),
+    # No identity rule: rfi.fr URLs carry no article id (the slug is the identity).
+    urls=OutletUrls(tracking=("xtor",)),  # AT Internet (France Médias Monde) click tracking
+    page_extractor=extract_rfi_body,
+    identity_examples=(
+        # A real item's URL (tests/fixtures/outlets/rfi/items/1000050.md), here with the
+        # ?xtor= tag RFI's newsletters and RSS links add.
+        (
+            "http://www.rfi.fr/cn/中东/20230924-柏林-日报-中国在中东的影响力日益增加?xtor=RSS-1",
+            "https://rfi.fr/cn/%E4%B8%AD%E4%B8%9C/20230924-%E6%9F%8F%E6%9E%97-%E6%97%A5%E6%8A%A5"
+            "-%E4%B8%AD%E5%9B%BD%E5%9C%A8%E4%B8%AD%E4%B8%9C%E7%9A%84%E5%BD%B1%E5%93%8D%E5%8A%9B"
+            "%E6%97%A5%E7%9B%8A%E5%A2%9E%E5%8A%A0",
+        ),
+    ),
+)

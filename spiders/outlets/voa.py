@@ -1,6 +1,6 @@
 """VOA 中文 (voachinese.com): the site's RSS API feed, and article bodies from the page.
 
-Outlet spec: feed `https://www.voachinese.com/api/zm_yql-vomx-tpeybti` (RSS 2.0 from VOA's
+Outlet spec (`SPEC`): feed `https://www.voachinese.com/api/zm_yql-vomx-tpeybti` (RSS 2.0 from VOA's
 Pangea CMS; `full_text: auto` decides per entry), full text through feedx `mgzy1.xml`.
 
 No real VOA article page exists in our corpus: the selectors follow the Pangea article template
@@ -16,9 +16,11 @@ from datetime import datetime
 
 from lxml import html as lxml_html
 
-from spiders.base import OutletSpider
 from spiders.fallback import format_date
+from spiders.feedx import FEEDX
 from spiders.html import body_div, date_div, img_tag
+from spiders.spec import DefaultFeed, OutletSpec
+from store.urls import IdentityRule, OutletUrls
 
 # `.wsw__embed` blocks hold related-article links, audio/video players and polls; an embed that
 # is only a picture (`figure.media-image`) stays, the rest goes.
@@ -57,10 +59,26 @@ def extract_voa_body(page_html: str) -> str | None:
     return date_div(_page_date(page)) + img_tag(image or None) + body
 
 
-class VoaSpider(OutletSpider):
-    """VOA 中文: RSS API feed + voachinese.com article pages."""
-
-    kind = "voa"
-    default_domains = ("voachinese.com",)
-
-    page_extractor = extract_voa_body
+SPEC = OutletSpec(
+    kind="voa",
+    title="VOA 中文",
+    domains=("voachinese.com",),
+    feeds=(
+        DefaultFeed("https://www.voachinese.com/api/zm_yql-vomx-tpeybti", full_text="auto"),
+        DefaultFeed("https://feedx.net/rss/mgzy1.xml", full_text=True, via="feedx"),
+    ),
+    intermediaries=(FEEDX,),
+    urls=OutletUrls(
+        # https://www.voachinese.com/a/<slug>/7856214.html and /a/7856214.html
+        identity=IdentityRule(
+            "voachinese.com", r"^/a/(?:[^/?#]+/)?(\d+)\.html$", "https://voachinese.com/a/{0}"
+        ),
+    ),
+    page_extractor=extract_voa_body,
+    identity_examples=(
+        (
+            "https://www.voachinese.com/a/cook-islands-says-comprehensive-strategic-partnership-deal-signed-with-china-20250215/7976039.html",
+            "https://voachinese.com/a/7976039",
+        ),
+    ),
+)
