@@ -245,8 +245,8 @@ def consume_for(config: Config, token: str, producer_done: threading.Event) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ingest.consumer --config FILE --token T`: consume beside one producer."""
-    parser = argparse.ArgumentParser(prog="python -m ingest.consumer")
+    """`python -m feedwatch.ingest_consumer --config FILE --token T`: consume beside one producer."""
+    parser = argparse.ArgumentParser(prog="python -m feedwatch.ingest_consumer")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--log-level", default="WARNING")

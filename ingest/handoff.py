@@ -1,6 +1,6 @@
 """Who consumes a one-off command's queued stories: a consumer process beside it, or the daemon.
 
-A one-off `crawl`, `fetch` or `import` produces; `python -m ingest.consumer` runs beside it
+A one-off `crawl`, `fetch` or `import` produces; `python -m feedwatch.ingest_consumer` runs beside it
 (a second process, so producing and consuming use two cores), unless `feedwatch run` is
 consuming already (its heartbeat is fresh): then the stories are handed to it and the command
 says "queued N for the running daemon". The child consumes until its stdin is closed (by
@@ -41,7 +41,13 @@ class IngestHandoff:
             storage.close()
         self.child: subprocess.Popen[bytes] | None = None
         if not self.to_daemon:
-            command = [sys.executable, "-m", "ingest.consumer", "--config", str(config_path)]
+            command = [
+                sys.executable,
+                "-m",
+                "feedwatch.ingest_consumer",
+                "--config",
+                str(config_path),
+            ]
             command += ["--token", self.token, "--log-level", log_level]
             # The consumer runs this checkout's code, whatever is installed or on the path.
             env = dict(os.environ)

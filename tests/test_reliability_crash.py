@@ -149,7 +149,7 @@ def consumer_of(crawl: subprocess.Popen[bytes]) -> int | None:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == crawl.pid and b"ingest.consumer" in cmdline:
+        if ppid == crawl.pid and b"feedwatch.ingest_consumer" in cmdline:
             return int(entry.name)
     return None
 
