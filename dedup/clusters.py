@@ -2,8 +2,10 @@
 
 Tables (all prefixed `dedup_`, in the caller's state database):
   dedup_stories(id, item_id, key, best_len, best_full_text, created_ms)
+                -- key: '' since sketches (it is dedup_items.key of item_id; nothing reads it)
   dedup_items(id, key, canonical_url, story_id, kind, outlet, seen_ms, title, text_hash,
-              text_len, full_text, matched_key, scores JSON, text zlib)
+              text_len, full_text, matched_key, scores JSON, text zlib (empty in new rows),
+              shingles, sketch)  -- the sketch replaces the text: dedup/sketch.py
   dedup_fingerprints(item_id, simhash, anchors)  -- see dedup/index.py
   dedup_meta(name, value)
 """
@@ -30,12 +32,23 @@ def create_tables(conn: sqlite3.Connection) -> None:
             id INTEGER PRIMARY KEY, key TEXT NOT NULL, canonical_url TEXT NOT NULL,
             story_id INTEGER, kind TEXT NOT NULL, outlet TEXT NOT NULL, seen_ms INTEGER NOT NULL,
             title TEXT NOT NULL, text_hash TEXT NOT NULL, text_len INTEGER NOT NULL,
-            full_text INTEGER NOT NULL, matched_key TEXT, scores TEXT NOT NULL, text BLOB NOT NULL);
+            full_text INTEGER NOT NULL, matched_key TEXT, scores TEXT NOT NULL, text BLOB NOT NULL,
+            shingles INTEGER, sketch BLOB);
         CREATE INDEX IF NOT EXISTS dedup_items_url ON dedup_items (canonical_url);
         CREATE INDEX IF NOT EXISTS dedup_items_story ON dedup_items (story_id);
         CREATE TABLE IF NOT EXISTS dedup_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         """
     )
+    # Databases from before sketches: the columns are added, old rows keep their text (read
+    # by the engine when it needs their sketch).
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(dedup_items)")}
+    for name, kind in (("shingles", "INTEGER"), ("sketch", "BLOB")):
+        if name not in columns:
+            try:
+                conn.execute(f"ALTER TABLE dedup_items ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
     index.create_tables(conn)
 
 

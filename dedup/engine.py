@@ -7,7 +7,9 @@ Usage (one engine per state database connection):
     engine.commit(doc, decision)         # records it (and indexes it) in one transaction
 
 State lives in SQLite tables prefixed `dedup_` (see dedup/clusters.py and dedup/index.py); the
-in-memory index is rebuilt from them at start-up.
+in-memory index is rebuilt from them at start-up. A stored item keeps no text, only a shingle
+sketch for verification (dedup/sketch.py); rows written before sketches keep their text, and
+their sketch is computed from it when needed.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from conf.dedup import DedupConfig
 from dedup.clusters import create_tables
 from dedup.compare import (
     Features,
-    compare,
     features_of_body,
     features_of_text,
     verification_features,
 )
 from dedup.index import Candidates, NearIndex
+from dedup.sketch import Sketch, compare_sketch, sketch_of
 from store.document import Body
 from store.state import write_transaction as transaction
 
@@ -40,8 +42,16 @@ __all__ = ["Decision", "DedupEngine", "Document"]
 logger = logging.getLogger(__name__)
 
 Kind = Literal["new", "repost", "revision", "duplicate"]
-# Stored items whose comparison features are kept in memory (~16 KB each, mostly shingles).
-_FEATURES_CACHE = 2048
+# Stored items whose sketches are kept in memory (~0.5 KB each).
+_SKETCH_CACHE = 8192
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What verification knows of a stored item."""
+
+    sketch: Sketch
+    anchors: np.ndarray | None  # its index anchors (None: not indexed, e.g. a duplicate)
 
 
 @dataclass(frozen=True)
@@ -102,14 +112,20 @@ class DedupEngine:
         self.index = NearIndex.load(
             conn, config.simhash_k, config.min_shared_anchors, config.max_anchor_items
         )
-        self._features_cache: OrderedDict[int, Features] = OrderedDict()
+        self._stored_cache: OrderedDict[int, _Stored] = OrderedDict()
 
     def _signature(self) -> str:
         c = self.config
         return f"ngram={c.ngram};anchor_rate={c.anchor_rate};v=1"
 
     def _check_signature(self) -> None:
-        """Fingerprints made with other feature settings are recomputed from the stored texts."""
+        """Fingerprints made with other feature settings are recomputed from the stored texts.
+
+        Only rows from before sketches have a text. A sketch-only row keeps its index row and
+        sketch as they are (nothing stored is dropped: with the old settings back they match
+        again); it is said once in the log, with the way to re-index it: a rebuild of the state
+        from the archive (`feedwatch import ARCHIVE --no-alerts` into a fresh state).
+        """
         row = self.conn.execute("SELECT value FROM dedup_meta WHERE name = 'features'").fetchone()
         if row and row[0] == self._signature():
             return
@@ -117,13 +133,23 @@ class DedupEngine:
         with transaction(self.conn):
             if count:
                 logger.info("dedup feature settings changed: re-fingerprinting %d items", count)
-                self.conn.execute("DELETE FROM dedup_fingerprints")
                 rows = self.conn.execute(
                     "SELECT id, text FROM dedup_items WHERE kind != 'duplicate'"
                 ).fetchall()
+                kept = 0
                 for item_id, blob in rows:
+                    if not blob:  # a sketch only: its features cannot be recomputed
+                        kept += 1
+                        continue
                     f = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
                     NearIndex.save(self.conn, item_id, f.fingerprint, f.anchors)
+                if kept:
+                    logger.warning(
+                        "dedup feature settings changed: %d stored items keep only a sketch made"
+                        " with the old settings and will rarely match new items; rebuild the"
+                        " state from the archive to re-index them",
+                        kept,
+                    )
             self.conn.execute(
                 "INSERT OR REPLACE INTO dedup_meta (name, value) VALUES ('features', ?)",
                 (self._signature(),),
@@ -141,22 +167,25 @@ class DedupEngine:
 
     def _classify_by_url(self, doc: Document, feats: Features) -> Decision | None:
         row = self.conn.execute(
-            "SELECT id, key, story_id, title, text_hash, text FROM dedup_items"
+            "SELECT id, key, story_id, title, text_hash, text_len FROM dedup_items"
             " WHERE canonical_url = ? ORDER BY id DESC LIMIT 1",
             (doc.canonical_url,),
         ).fetchone()
         if row is None:
             return None
-        _item_id, key, story_id, title, text_hash, blob = row
+        item_id, key, story_id, title, text_hash, old_length = row
         same_text = text_hash == feats.text_hash
         same_title = title == feats.title
-        old = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
-        _, scores, reasons = compare(feats, old, self.config)
+        old = self._stored(item_id)
+        fingerprint = self._fingerprint(item_id)
+        _, scores, reasons = compare_sketch(
+            feats, old.sketch, fingerprint, old.anchors, self.config
+        )
         # A feed summary of a story already stored in full is the same version, not an edit.
         summary_of_stored = (
             not same_text
             and not doc.full_text
-            and feats.length < old.length
+            and feats.length < old_length
             and scores["containment"] >= self.config.containment
         )
         kind: Kind = "duplicate" if (same_text and same_title) or summary_of_stored else "revision"
@@ -189,8 +218,10 @@ class DedupEngine:
             ).fetchone()
             if row is None:
                 continue
-            other = self._stored_features(item_id, int(cands.fingerprints[at]))
-            ok, scores, reasons = compare(feats, other, self.config)
+            other = self._stored(item_id)
+            ok, scores, reasons = compare_sketch(
+                feats, other.sketch, int(cands.fingerprints[at]), other.anchors, self.config
+            )
             if ok and (best is None or scores["containment"] > best[0]):
                 route = "simhash" if cands.distance[at] <= self.config.simhash_k else "anchors"
                 best = (
@@ -240,22 +271,39 @@ class DedupEngine:
         order = np.lexsort((cands.distance[at], -share[at], ~near[at]))
         return at[order][: c.max_verify]
 
-    def _stored_features(self, item_id: int, fingerprint: int) -> Features:
-        """Verification features of a stored item, cached: the same candidates come up again.
+    def _stored(self, item_id: int) -> _Stored:
+        """A stored item's sketch and anchors, cached: the same candidates come up again.
 
-        A stored text never changes, so the cache cannot go stale; it is bounded (LRU).
+        A stored item never changes, so the cache cannot go stale; it is bounded (LRU).
         """
-        feats = self._features_cache.get(item_id)
-        if feats is not None:
-            self._features_cache.move_to_end(item_id)
-            return feats
-        row = self.conn.execute("SELECT text FROM dedup_items WHERE id = ?", (item_id,)).fetchone()
-        text = zlib.decompress(row[0]).decode("utf-8")
-        feats = verification_features(text, fingerprint, self.config)
-        self._features_cache[item_id] = feats
-        if len(self._features_cache) > _FEATURES_CACHE:
-            self._features_cache.popitem(last=False)
-        return feats
+        found = self._stored_cache.get(item_id)
+        if found is not None:
+            self._stored_cache.move_to_end(item_id)
+            return found
+        shingles, blob, text, anchors = self.conn.execute(
+            "SELECT i.shingles, i.sketch, i.text, f.anchors FROM dedup_items i"
+            " LEFT JOIN dedup_fingerprints f ON f.item_id = i.id WHERE i.id = ?",
+            (item_id,),
+        ).fetchone()
+        if blob is not None:
+            sketch = Sketch.from_bytes(int(shingles), blob)
+        else:  # a row from before sketches: its text is there
+            old = zlib.decompress(text).decode("utf-8")
+            sketch = sketch_of(verification_features(old, 0, self.config).shingles)
+        found = _Stored(
+            sketch, None if anchors is None else np.frombuffer(anchors, "<u8").astype(np.uint64)
+        )
+        self._stored_cache[item_id] = found
+        if len(self._stored_cache) > _SKETCH_CACHE:
+            self._stored_cache.popitem(last=False)
+        return found
+
+    def _fingerprint(self, item_id: int) -> int | None:
+        """A stored item's simhash (None when it is not indexed: a duplicate)."""
+        row = self.conn.execute(
+            "SELECT simhash FROM dedup_fingerprints WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else int(row[0]) & ((1 << 64) - 1)
 
     def _is_richer(self, story_id: int, doc: Document, feats: Features) -> bool:
         row = self.conn.execute(
@@ -271,11 +319,12 @@ class DedupEngine:
     def commit(self, doc: Document, decision: Decision) -> int:
         """Record `doc` with its decision; returns its story id."""
         feats = decision.features or features_of_body(doc.content(), doc.title, self.config)
+        sketch = sketch_of(feats.shingles)
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
-                " text_hash, text_len, full_text, matched_key, scores, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " text_hash, text_len, full_text, matched_key, scores, text, shingles, sketch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.key,
                     doc.canonical_url,
@@ -289,7 +338,9 @@ class DedupEngine:
                     int(doc.full_text),
                     decision.matched_key,
                     json.dumps(decision.scores, sort_keys=True),
-                    zlib.compress(feats.text.encode("utf-8")),
+                    b"",  # no second copy of the text: the sketch is what verification needs
+                    sketch.shingles,
+                    sketch.to_bytes(),
                 ),
             )
             item_id = int(cur.lastrowid or 0)
@@ -297,8 +348,8 @@ class DedupEngine:
             if decision.kind == "new" or story_id is None:
                 self.conn.execute(
                     "INSERT INTO dedup_stories (id, item_id, key, best_len, best_full_text, created_ms)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, item_id, doc.key, feats.richness, int(doc.full_text), doc.seen_ms),
+                    " VALUES (?, ?, '', ?, ?, ?)",  # the key is the item's (dedup_items.key)
+                    (item_id, item_id, feats.richness, int(doc.full_text), doc.seen_ms),
                 )
                 story_id = item_id
                 self.conn.execute(

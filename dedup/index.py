@@ -12,8 +12,10 @@ is not looked up (`AnchorTable.query`), so a query's work does not grow with the
 
 Both routes keep flat numpy arrays (no Python object per item): sorted runs of geometrically
 decreasing size and a small unsorted tail that is scanned linearly and sorted into a new run
-when it grows past `tail_limit` (a size-tiered LSM layout: amortized O(log n) inserts with no
-merge into the big run on the hot path, sub-millisecond queries at 10**6 items).
+when it grows past `tail_limit` (a size-tiered LSM layout: amortized O(log n) inserts,
+sub-millisecond queries at 10**6 items). Merges of runs are incremental: each insert advances
+them by a bounded step, and the merged run replaces its two sources only when complete, so no
+insert pays for a merge into the big run (bench/bench_index.py: no operation over 50 ms).
 Persistence is one SQLite table, `dedup_fingerprints`, from which the index is rebuilt.
 """
 
@@ -53,20 +55,31 @@ def anchors_of(shingles: np.ndarray, rate: int) -> np.ndarray:
 
 # A run is merged into the previous one while that one is at most this many times larger.
 _GROWTH = 4
+# Merge work, in postings moved: credited per posting inserted, spent in steps of at least
+# `_STEP` (so most inserts do none and none does more than about `_STEP + credit`). A posting
+# is moved about once per tier it passes, so the credit rate only has to exceed the number of
+# tiers; a backlog of runs raises it (see `_SortedTable._spend`).
+_CREDIT = 16
+_STEP = 16384
+_BACKLOG_RUNS = 24
+_POS_MASK = np.uint64(0xFFFFFFFF)
+_U32 = np.uint64(32)
 
 
-def _sort_pairs(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(keys, positions) sorted by key, then position: one sort of packed 64-bit words.
+def _pack(keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Postings as sorted 64-bit words: key in the high half, position in the low half.
 
-    Much faster than argsort + two gathers for the 10**7 anchor postings of a cold start.
+    One sort of packed words is much faster than argsort + two gathers (the 10**7 anchor
+    postings of a cold start), and the words are unique, so two runs can be merged in pieces
+    cut at any value.
     """
-    packed = (keys.astype(np.uint64) << np.uint64(32)) | positions.astype(np.uint64)
+    packed = (keys.astype(np.uint64) << _U32) | positions.astype(np.uint64)
     packed.sort()
-    return (packed >> np.uint64(32)).astype(keys.dtype), packed.astype(np.uint32)
+    return packed
 
 
 def _anchor_keys(anchors: np.ndarray) -> np.ndarray:
-    return (np.asarray(anchors, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return (np.asarray(anchors, dtype=np.uint64) & _POS_MASK).astype(np.uint32)
 
 
 class _Grow:
@@ -89,71 +102,158 @@ class _Grow:
         return self.data[: self.size]
 
 
+class _Merge:
+    """Two adjacent runs being merged into one, a bounded piece at a time.
+
+    The two runs keep serving queries until the merged run is complete and replaces them, so
+    a query never sees a half-built run and no insert waits for a whole merge.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.a, self.b = a, b
+        self.out = np.empty(a.size + b.size, dtype=np.uint64)
+        self.ia = self.ib = 0
+
+    @property
+    def done(self) -> bool:
+        return self.ia + self.ib == self.out.size
+
+    def step(self, budget: int) -> int:
+        """Merge up to about `budget` postings of each run; returns how many were moved."""
+        a, b, ia, ib = self.a, self.b, self.ia, self.ib
+        end_a, end_b = min(ia + budget, a.size), min(ib + budget, b.size)
+        # Cut both runs at the smaller of the two pieces' last values: everything below the
+        # cut is in the two pieces, so the merged piece is final (words are unique).
+        bounds = [x[e - 1] for x, e in ((a, end_a), (b, end_b)) if e < x.size]
+        if bounds:
+            cut = min(bounds)
+            end_a = ia + int(a[ia:end_a].searchsorted(cut, side="right"))
+            end_b = ib + int(b[ib:end_b].searchsorted(cut, side="right"))
+        piece_a, piece_b = a[ia:end_a], b[ib:end_b]
+        dst = self.out[ia + ib : end_a + end_b]
+        at = piece_a.searchsorted(piece_b) + np.arange(piece_b.size)
+        from_a = np.ones(dst.size, dtype=bool)
+        from_a[at] = False
+        dst[at] = piece_b
+        dst[from_a] = piece_a
+        self.ia, self.ib = end_a, end_b
+        return dst.size
+
+
 class _SortedTable:
     """Keys -> positions: sorted runs of geometrically decreasing size plus a small unsorted tail.
 
     An insert appends to the tail; a full tail is sorted into a new run, and a run is merged
-    into the one before it while that one is at most `_GROWTH` times larger (size-tiered LSM).
-    So a posting is re-merged O(log n) times, the big run built by a bulk load is touched only
-    when the new postings add up to a fraction of it, and a query costs one binary search per
-    run (O(log n) runs) plus a scan of the short tail.
+    into the one before it when that one is at most `_GROWTH` times larger (size-tiered LSM).
+    Merges are incremental: each insert earns merge credit and the pending merges advance in
+    bounded steps, so no insert pays for a big merge (the stalls of a merge into the run of a
+    bulk load). A query costs one binary search per run plus a scan of the short tail.
+    Runs hold packed postings (`_pack`).
     """
 
     def __init__(self, key_dtype: type, tail_limit: int) -> None:
         self.key_dtype = key_dtype
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, positions)
+        self.runs: list[np.ndarray] = []  # packed postings, sorted
+        self.merges: list[_Merge] = []
+        self.credit = 0
         self.tail_keys = _Grow(key_dtype, capacity=min(tail_limit, 1024))
         self.tail_pos = _Grow(np.uint32, capacity=min(tail_limit, 1024))
         self.tail_limit = tail_limit
 
     @property
     def keys(self) -> np.ndarray:
-        """All sorted keys (tests and diagnostics; concatenates the runs)."""
+        """All sorted keys in runs (tests and diagnostics; concatenates the runs)."""
         if not self.runs:
             return np.zeros(0, dtype=self.key_dtype)
-        return np.sort(np.concatenate([k for k, _ in self.runs]), kind="stable")
+        return np.sort(np.concatenate(self.runs) >> _U32).astype(self.key_dtype)
 
     def add(self, keys: np.ndarray, positions: np.ndarray) -> None:
         self.tail_keys.extend(keys)
         self.tail_pos.extend(positions)
         if self.tail_keys.size >= self.tail_limit:
-            self.merge()
+            self.flush()
+        if self.merges:
+            self.credit += _CREDIT * len(keys)
+            if self.credit >= _STEP:
+                self._spend()
 
-    def merge(self) -> None:
-        """Sort the tail into a new run, then merge runs of comparable size."""
+    def flush(self) -> None:
+        """Sort the tail into a new run and start the merges it calls for."""
         if not self.tail_keys.size:
             return
-        self.runs.append(_sort_pairs(self.tail_keys.view(), self.tail_pos.view()))
+        self.runs.append(_pack(self.tail_keys.view(), self.tail_pos.view()))
         # Fresh small buffers: after a bulk load the old ones would hold the whole load.
         self.tail_keys = _Grow(self.key_dtype, capacity=min(self.tail_limit, 1024))
         self.tail_pos = _Grow(np.uint32, capacity=min(self.tail_limit, 1024))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= _GROWTH * len(self.runs[-1][0]):
-            small_k, small_p = self.runs.pop()
-            big_k, big_p = self.runs.pop()
-            at = np.searchsorted(big_k, small_k, side="right")
-            self.runs.append((np.insert(big_k, at, small_k), np.insert(big_p, at, small_p)))
+        self._schedule()
+
+    def merge(self) -> None:
+        """Flush the tail and finish every merge now (bulk loads, tests)."""
+        self.flush()
+        while self.merges:
+            self.credit = max(m.out.size for m in self.merges)
+            self._spend()
+
+    def _schedule(self) -> None:
+        """Start merging each adjacent pair of idle runs of comparable size, newest first."""
+        busy = {id(x) for m in self.merges for x in (m.a, m.b)}
+        i = len(self.runs) - 2
+        while i >= 0:
+            big, small = self.runs[i], self.runs[i + 1]
+            if id(big) not in busy and id(small) not in busy and big.size <= _GROWTH * small.size:
+                self.merges.append(_Merge(big, small))
+                busy.update((id(big), id(small)))
+                i -= 2
+            else:
+                i -= 1
+
+    def _spend(self) -> None:
+        """Advance pending merges by the credit, smallest first (they free runs soonest)."""
+        budget = self.credit
+        if len(self.runs) > _BACKLOG_RUNS:  # merges fell behind: catch up faster
+            budget *= 2
+        self.credit = 0
+        while budget > 0 and self.merges:
+            m = min(self.merges, key=lambda x: x.out.size)
+            budget -= m.step(budget)
+            if m.done:
+                self.merges.remove(m)
+                at = next(i for i, r in enumerate(self.runs) if r is m.a)
+                self.runs[at : at + 2] = [m.out]
+                self._schedule()
+
+    def _spans(self, keys: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(run, lo, hi) per run: run[lo[j]:hi[j]] are the postings of keys[j]."""
+        # The last word of a key's range is (key, 2**32 - 1): position 2**32 - 1 is never used
+        # (positions are uint32 item numbers), so searching for it gives the range's end.
+        k = keys.astype(np.uint64) << _U32
+        needles = np.concatenate([k, k | _POS_MASK])
+        out = []
+        for run in self.runs:
+            ends = run.searchsorted(needles)
+            out.append((run, ends[: k.size], ends[k.size :]))
+        return out
+
+    def _tail_match(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tail indexes holding one of `keys` (sorted, unique), and which key each holds."""
+        tail = self.tail_keys.view()
+        if not tail.size or not keys.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        at = keys.searchsorted(tail)
+        at[at == len(keys)] = 0  # past the end: compare with any key (not equal)
+        match = keys[at] == tail
+        return np.flatnonzero(match), at[match]
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Positions stored under any of `keys` (sorted, unique) (with repetition)."""
         parts: list[np.ndarray] = []
-        for run_keys, run_pos in self.runs:
-            # One binary search per key; the second (end of the key's range) only for the keys
-            # present, which are few: a search over 10**7 postings is mostly cache misses.
-            lo = run_keys.searchsorted(keys, side="left")
-            present = run_keys[np.minimum(lo, len(run_keys) - 1)] == keys
-            if present.any():
-                hit_keys = keys[present]
-                hit_lo = lo[present]
-                hit_hi = run_keys.searchsorted(hit_keys, side="right")
-                parts.extend(
-                    run_pos[a:b] for a, b in zip(hit_lo.tolist(), hit_hi.tolist(), strict=True)
-                )
-        if self.tail_keys.size:
-            tail = self.tail_keys.view()
-            at = keys.searchsorted(tail)
-            at[at == len(keys)] = 0  # past the end: compare with any key (not equal)
-            parts.append(self.tail_pos.view()[keys[at] == tail])
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+        for run, lo, hi in self._spans(keys):
+            for a, b in zip(lo[hi > lo].tolist(), hi[hi > lo].tolist(), strict=True):
+                parts.append(run[a:b])
+        found = (np.concatenate(parts) & _POS_MASK).astype(np.uint32) if parts else None
+        tail_hit, _ = self._tail_match(keys)
+        tail = self.tail_pos.view()[tail_hit]
+        return tail if found is None else np.concatenate([found, tail])
 
     def lookup_capped(self, keys: np.ndarray, max_per_key: int) -> tuple[np.ndarray, int]:
         """Like `lookup`, but keys stored more than `max_per_key` times are skipped.
@@ -162,55 +262,38 @@ class _SortedTable:
         searches per key and run) before any is gathered, so a key shared by a million items
         costs no more than a rare one.
         """
-        spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (run positions, lo, hi)
+        spans = self._spans(keys)
         counts = np.zeros(len(keys), dtype=np.int64)
-        for run_keys, run_pos in self.runs:
-            lo = run_keys.searchsorted(keys, side="left")
-            # The end of a key's range only for the keys present (few; see `lookup`).
-            present = run_keys[np.minimum(lo, len(run_keys) - 1)] == keys
-            if not present.any():
-                continue
-            hi = lo.copy()
-            hi[present] = run_keys.searchsorted(keys[present], side="right")
-            counts += hi - lo
-            spans.append((run_pos, lo, hi))
-        tail_hit = np.zeros(0, dtype=np.int64)
-        tail_at = np.zeros(0, dtype=np.int64)
-        if self.tail_keys.size:
-            tail = self.tail_keys.view()
-            at = keys.searchsorted(tail)
-            at[at == len(keys)] = 0  # past the end: compare with any key (not equal)
-            match = keys[at] == tail
-            tail_hit, tail_at = np.flatnonzero(match), at[match]
+        for _, lo, hi in spans:
+            counts += (hi - lo).astype(np.int64)
+        tail_hit, tail_at = self._tail_match(keys)
+        if tail_at.size:
             counts += np.bincount(tail_at, minlength=len(keys))
         allowed = counts <= max_per_key
         parts: list[np.ndarray] = []
-        for run_pos, lo, hi in spans:
-            keep = np.flatnonzero(allowed & (hi > lo))
-            parts.extend(
-                run_pos[a:b] for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True)
-            )
-        if tail_hit.size:
-            parts.append(self.tail_pos.view()[tail_hit[allowed[tail_at]]])
+        for run, lo, hi in spans:
+            keep = allowed & (hi > lo)
+            for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
+                parts.append(run[a:b])
+        found = (np.concatenate(parts) & _POS_MASK).astype(np.uint32) if parts else None
+        tail = self.tail_pos.view()[tail_hit[allowed[tail_at]]]
         stopped = int(np.count_nonzero(~allowed))
-        if not parts:
-            return np.zeros(0, dtype=np.uint32), stopped
-        return np.concatenate(parts), stopped
+        return (tail if found is None else np.concatenate([found, tail])), stopped
 
     def lookup_one(self, key: int, parts: list[np.ndarray]) -> None:
-        """Append to `parts` the positions stored under one key (scalar searches: no arrays)."""
-        # A key of the array's own dtype: a Python int would make numpy cast the whole run.
-        needle = self.key_dtype(key)
-        for run_keys, run_pos in self.runs:
-            lo = run_keys.searchsorted(needle, side="left")
-            if lo < len(run_keys) and run_keys[lo] == needle:
-                parts.append(run_pos[lo : run_keys.searchsorted(needle, side="right")])
+        """Append to `parts` the positions stored under one key."""
+        needles = np.array([key << 32, key << 32 | 0xFFFFFFFF], dtype=np.uint64)  # see _spans
+        for run in self.runs:
+            lo, hi = run.searchsorted(needles).tolist()
+            if hi > lo:
+                parts.append((run[lo:hi] & _POS_MASK).astype(np.uint32))
         if self.tail_keys.size:
-            parts.append(self.tail_pos.view()[self.tail_keys.view() == needle])
+            parts.append(self.tail_pos.view()[self.tail_keys.view() == self.key_dtype(key)])
 
     def nbytes(self) -> int:
         return int(
-            sum(k.nbytes + p.nbytes for k, p in self.runs)
+            sum(r.nbytes for r in self.runs)
+            + sum(m.out.nbytes for m in self.merges)
             + self.tail_keys.data.nbytes
             + self.tail_pos.data.nbytes
         )
@@ -504,10 +587,20 @@ class NearIndex:
         return self.ids.size - before
 
     def nbytes(self) -> int:
-        """Memory held by the index arrays."""
+        """Memory held by the index arrays (with the output of merges in progress)."""
         return int(
             self.ids.data.nbytes
             + self.anchor_counts.data.nbytes
             + self.simhash.nbytes()
             + self.anchors.nbytes()
         )
+
+    def merge_nbytes(self) -> int:
+        """Memory held by the output of merges in progress (until they replace their runs)."""
+        tables = [*self.simhash.tables, self.anchors.table]
+        return int(sum(m.out.nbytes for t in tables for m in t.merges))
+
+    def finish_merges(self) -> None:
+        """Complete every merge in progress now (diagnostics, benchmarks)."""
+        self.simhash.merge()
+        self.anchors.table.merge()

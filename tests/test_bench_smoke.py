@@ -86,6 +86,7 @@ def test_archive_items_are_valid_distinct_item_files(tmp_path: Path) -> None:
     assert any(i.url.startswith("https://repost.example/") for i in items)
 
 
+@pytest.mark.slow
 def test_poll_bench_measures_no_rows_and_no_files_for_restamped_feeds(tmp_path: Path) -> None:
     from bench import bench_poll
 

@@ -74,6 +74,7 @@ def test_outlet_names_from_hosts() -> None:
     assert outlet_name_for("https://Blog.Example.co.uk") == "blog_example_co_uk"
 
 
+@pytest.mark.slow
 def test_fetch_of_a_web_page_lists_its_feeds(site: str, tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("outlets: {}\n", encoding="utf-8")
     done = _feedwatch("fetch", f"{site}/", cwd=tmp_path)
@@ -89,6 +90,7 @@ def test_fetch_of_a_web_page_lists_its_feeds(site: str, tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_fetch_of_a_page_without_feeds_says_so(bare_site: str, tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("outlets: {}\n", encoding="utf-8")
     done = _feedwatch("fetch", f"{bare_site}/plain/", cwd=tmp_path)
@@ -97,6 +99,7 @@ def test_fetch_of_a_page_without_feeds_says_so(bare_site: str, tmp_path: Path) -
     assert done.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_add_finds_checks_and_appends_keeping_comments(site: str, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     original = template_text()
@@ -137,6 +140,7 @@ def test_add_of_a_feed_url_and_an_empty_outlets_map(site: str, tmp_path: Path) -
     assert load_config(config).outlets["site_127_0_0_1"].feeds[0].url == f"{site}/atom.xml"
 
 
+@pytest.mark.slow
 def test_add_refuses_a_page_without_feeds(bare_site: str, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("outlets: {}\n", encoding="utf-8")

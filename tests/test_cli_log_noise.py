@@ -41,6 +41,7 @@ def _log_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if " WARNING " in line or " ERROR " in line]
 
 
+@pytest.mark.slow
 def test_an_unreachable_feed_is_one_line_and_the_totals_add_up(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(
         "outlets:\n"
@@ -59,6 +60,7 @@ def test_an_unreachable_feed_is_one_line_and_the_totals_add_up(tmp_path: Path) -
     assert done.stdout.splitlines()[-1] == "total: 0 new items, 2 feeds failed, 0 errors"
 
 
+@pytest.mark.slow
 def test_fetch_logs_nothing_on_success(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("outlets: {}\n", encoding="utf-8")
     with FeedServer({"/rss": (FEED, RSS)}) as server:
@@ -84,6 +86,7 @@ def test_replay_misses_are_summed_up_in_one_warning(caplog: pytest.LogCaptureFix
     ]
 
 
+@pytest.mark.slow
 def test_replay_crawl_of_the_bundled_snapshot_has_no_per_page_warnings(tmp_path: Path) -> None:
     config = ROOT / "feedwatch" / "data" / "demo-config.yaml"
     text = config.read_text(encoding="utf-8")
@@ -124,6 +127,7 @@ def test_errors_are_counted_per_outlet_once() -> None:
     assert last == "total: 0 new items, 1 feeds failed, 4 errors (1 outside any outlet)"
 
 
+@pytest.mark.slow
 def test_verbose_is_our_own_lines_and_scrapy_waits_for_debug(tmp_path: Path) -> None:
     with FeedServer({"/rss": (FEED, RSS)}) as server:
         (tmp_path / "config.yaml").write_text(

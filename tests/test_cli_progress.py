@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from servers.feedserver import FeedServer
 
 from feedwatch.progress import ProgressReport
@@ -78,6 +79,7 @@ def _site(tmp_path: Path, base: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_crawl_progress_plain_when_not_a_terminal_and_none_with_quiet(tmp_path: Path) -> None:
     with FeedServer({"/rss": (FEED, RSS)}) as server:
         _site(tmp_path, server.base_url)

@@ -97,6 +97,7 @@ def _crawl(config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_crawl_stores_each_story_once_in_the_item_format(site: tuple[FeedServer, Path]) -> None:
     server, config = site
     archive = config.parent / "archive"

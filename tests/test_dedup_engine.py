@@ -121,11 +121,13 @@ def test_engine_reloads_its_index_from_the_database(tmp_path: Path) -> None:
     fresh = DedupEngine(conn, DedupConfig())
     assert len(fresh.index) == 1
     assert fresh.classify(_doc("mirror_n12428731.md", canonical_url="https://m/1")).kind == "repost"
-    # other feature settings: fingerprints are recomputed from the stored texts
-    changed = DedupEngine(conn, DedupConfig(ngram=3))
-    assert (
-        changed.classify(_doc("mirror_n12428731.md", canonical_url="https://m/1")).kind == "repost"
-    )
+    # Other feature settings: an item stored as a sketch keeps its index row (rows from
+    # before sketches are re-fingerprinted from their text: tests/test_dedup_sketch_store.py).
+    rows = conn.execute("SELECT * FROM dedup_fingerprints").fetchall()
+    DedupEngine(conn, DedupConfig(ngram=3))
+    assert conn.execute("SELECT * FROM dedup_fingerprints").fetchall() == rows
+    back = DedupEngine(conn, DedupConfig())
+    assert back.classify(_doc("mirror_n12428731.md", canonical_url="https://m/1")).kind == "repost"
 
 
 def test_config_refuses_bad_values_with_the_field_name() -> None:

@@ -60,6 +60,7 @@ def _stories(out: Path) -> dict[int, list[tuple[str, str, str]]]:
     return stories
 
 
+@pytest.mark.slow
 def test_every_configured_outlet_has_stories_and_none_is_empty(demo: tuple[Path, str]) -> None:
     out, _ = demo
     config = yaml.safe_load((out / "config.yaml").read_text("utf-8"))

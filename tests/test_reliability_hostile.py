@@ -185,6 +185,7 @@ def _big_body_crawl(tmp_path: Path, size: int) -> int:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_memory_for_a_big_body_is_a_small_multiple_of_its_size(tmp_path: Path) -> None:
     """A 6 MB description: 40x its size before (mostly dedup arrays), now ~13x, all included."""
     size = 6_000_000

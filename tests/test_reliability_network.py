@@ -126,6 +126,7 @@ def test_long_article_urls_are_fetched_or_stored_from_the_summary(tmp_path: Path
 
 
 @pytest.mark.parametrize("dedup", [False, True], ids=["dedup-off", "dedup-on"])
+@pytest.mark.slow
 def test_a_feed_reusing_another_outlets_guids_cannot_suppress_its_stories(
     tmp_path: Path, dedup: bool
 ) -> None:

@@ -64,7 +64,14 @@ def _start(folder: Path, *argv: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # As from a terminal: a runner started in the background (`pytest &`) passes SIGINT
+        # on ignored, and feedwatch keeps an inherited SIG_IGN on purpose.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -123,6 +130,7 @@ EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_interrupted_crawl_exits_with_the_signal_and_records_it(
     server: FaultServer, tmp_path: Path, sig: int
 ) -> None:
@@ -151,6 +159,7 @@ def test_interrupted_crawl_exits_with_the_signal_and_records_it(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_interrupted_fetch(server: FaultServer, tmp_path: Path, sig: int) -> None:
     server.add("/slow.html", Answer(stall_before=600, content_type="text/html"))
     config = _write_config(
@@ -180,6 +189,7 @@ def _item_files(folder: Path, count: int) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_interrupted_import(tmp_path: Path, sig: int) -> None:
     source = _item_files(tmp_path, 3000)
     config = _write_config(tmp_path, '  et: {feeds: [{url: "https://example.org/rss"}]}')
@@ -199,6 +209,7 @@ def test_interrupted_import(tmp_path: Path, sig: int) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_interrupted_demo_stops_and_says_so(tmp_path: Path, sig: int) -> None:
     out = tmp_path / "demo"
     proc = _start(tmp_path, "demo", "--out", str(out))
@@ -266,6 +277,7 @@ def _health_failures(folder: Path, outlet: str) -> int:
     ],
     ids=["retry-after", "backoff"],
 )
+@pytest.mark.slow
 def test_a_deferred_feed_is_reported_and_keeps_its_failures(
     server: FaultServer, tmp_path: Path, answer: Answer
 ) -> None:
@@ -355,6 +367,7 @@ def _partials(folder: Path) -> dict[str, int]:
     return {url.rsplit("/", 1)[-1]: int(tries) for url, tries in rows}
 
 
+@pytest.mark.slow
 def test_partial_stories_are_counted_retried_and_completed_in_place(
     server: FaultServer, tmp_path: Path
 ) -> None:
@@ -403,6 +416,7 @@ def test_partial_stories_are_counted_retried_and_completed_in_place(
     assert {p: p.read_bytes() for p in _files(tmp_path)} == after  # nothing lost or changed
 
 
+@pytest.mark.slow
 def test_fetch_says_what_it_did_to_a_partial_story(server: FaultServer, tmp_path: Path) -> None:
     config, paths = _partial_site(server, tmp_path)
     _, _, page = _rfi_item()
@@ -469,6 +483,7 @@ def test_a_completed_partial_story_is_indexed_with_its_page_text(tmp_path: Path)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_demo_interrupted_while_its_crawlers_start(tmp_path: Path, sig: int) -> None:
     """The signal lands while Scrapy sets the crawlers up, before its own handlers exist. It
     could be raised inside a Deferred there ("Unhandled error in Deferred", and the demo went

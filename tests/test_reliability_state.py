@@ -110,6 +110,7 @@ def crawled(tmp_path: Path) -> Iterator[tuple[FeedServer, Path]]:
 # -- point 11: a lost state is rebuilt before crawling --------------------------------------
 
 
+@pytest.mark.slow
 def test_crawl_after_the_state_is_deleted_stores_and_alerts_nothing(crawled) -> None:
     server, folder = crawled
     config = str(folder / "config.yaml")

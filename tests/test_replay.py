@@ -359,6 +359,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, {"Content-Type": "text/plain; charset=utf-8"}, b"gone")
 
 
+@pytest.mark.slow
 def test_record_then_replay_with_the_server_stopped(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -144,6 +144,7 @@ def test_one_job_per_enabled_outlet_with_its_trigger_options(tmp_path: Path) -> 
     assert rfi.args == ("rfi",)
 
 
+@pytest.mark.slow
 def test_timeout_kills_a_stalled_crawl_and_the_next_run_happens(tmp_path: Path) -> None:
     config = make_config(tmp_path, {"dw": every(1)})
     options = DaemonOptions(

@@ -115,6 +115,7 @@ def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 
 @pytest.mark.parametrize("trailer", [False, True], ids=["lastBuildDate", "and-trailer"])
+@pytest.mark.slow
 def test_second_poll_of_a_restamped_feed_writes_nothing(
     site: tuple[FeedServer, Path], trailer: bool
 ) -> None:
@@ -144,6 +145,7 @@ def test_second_poll_of_a_restamped_feed_writes_nothing(
     assert "0 unchanged;" in first.stdout
 
 
+@pytest.mark.slow
 def test_changed_body_is_stored_as_a_revision(site: tuple[FeedServer, Path]) -> None:
     server, config = site
     db = config.parent / "state" / "feedwatch.sqlite3"
@@ -239,6 +241,7 @@ def _fetch(config: Path, url: str, *extra: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_fetch_counts_unchanged_entries_as_known_and_dry_run_still_prints_them(
     site: tuple[FeedServer, Path],
 ) -> None:
