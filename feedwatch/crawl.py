@@ -200,12 +200,18 @@ def _crawl_locked(
     feeds: dict[str, int] | None = None,
     handoff: IngestHandoff | None = None,
 ) -> CrawlSummaries:
-    run_ids = {name: runs.start(name) for name in outlets}
-    if handoff is not None:
-        settings = settings.copy()
-        settings.setdict(handoff.settings, priority="cmdline")
-        settings.set("FEEDWATCH_RUN_IDS", run_ids, priority="cmdline")
-    process = InterruptibleCrawlerProcess(settings)
+    run_ids: dict[str, int] = {}
+    try:
+        for name in outlets:
+            run_ids[name] = runs.start(name)
+        if handoff is not None:
+            settings = settings.copy()
+            settings.setdict(handoff.settings, priority="cmdline")
+            settings.set("FEEDWATCH_RUN_IDS", run_ids, priority="cmdline")
+        process = InterruptibleCrawlerProcess(settings)  # its signal handlers from here on
+    except (KeyboardInterrupt, Interrupted):
+        _mark_interrupted(runs, run_ids)
+        raise
     crawlers: list[tuple[str, Crawler]] = []
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
@@ -220,9 +226,7 @@ def _crawl_locked(
             watcher.start()
         process.start()
     except (KeyboardInterrupt, Interrupted):
-        # A signal before Scrapy's handlers were in place: no run may stay "running".
-        for run_id in run_ids.values():
-            runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
+        _mark_interrupted(runs, run_ids)
         raise
     finally:
         process.restore_handlers()
@@ -254,6 +258,12 @@ def _crawl_locked(
     stored = sum(s.new for s in summaries)
     process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
+
+
+def _mark_interrupted(runs: RunStorage, run_ids: dict[str, int]) -> None:
+    """A signal before Scrapy's handlers were in place: no run may stay "running"."""
+    for run_id in run_ids.values():
+        runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
 
 
 def format_summary(summaries: list[OutletSummary]) -> str:
