@@ -9,10 +9,12 @@ is served from a subprocess on 127.0.0.1. In one run, side by side:
 2. `feedwatch crawl` (through bench/feedwatch_driver.py: conditional GET on) crawls the site
    into a fresh archive: fetch, feed parse, article extraction, dedup, archive + state;
 3. bare Scrapy again (the ceiling is the faster of its two runs);
-4. `feedwatch crawl` again over the unchanged site: requests and bytes against the first.
+4. `feedwatch crawl` again over the unchanged site: requests and bytes against the first;
+5. with `--baseline DIR`, the first crawl again by another checkout (the code before a change).
 
 Throughput is feed items per second of wall time of each subprocess (start-up included on both
-sides). AutoThrottle is off on both sides; concurrency is the config's (8 requests, 4 per host).
+sides); the crawl's wall time includes waiting for its ingest consumer to settle every story,
+and its CPU includes that consumer process. AutoThrottle is off on both sides; concurrency is the config's (8 requests, 4 per host).
 `--workers N` sets the crawl's `http.extract_workers` (default 0, as in config.yaml).
 """
 
@@ -76,7 +78,9 @@ def _timed(
     return elapsed, proc.stdout, cpu
 
 
-def run(items: int, per_feed: int, workdir: Path, workers: int = 0) -> dict[str, Any]:
+def run(
+    items: int, per_feed: int, workdir: Path, workers: int = 0, baseline: Path | None = None
+) -> dict[str, Any]:
     """Build, serve and crawl; returns the measurements."""
     site = workdir / "site"
     built = build(site, items, per_feed)
@@ -139,13 +143,34 @@ def run(items: int, per_feed: int, workdir: Path, workers: int = 0) -> dict[str,
         _get(base, "/__reset")
         second_s, second_out, _ = _timed(fw_cmd, workdir)
         second = _get(base, "/__stats")
+        if baseline is not None:
+            # The same first crawl by another checkout (e.g. main before a change), into its
+            # own fresh archive and state, with its own code only on the path.
+            other = workdir / "baseline"
+            other.mkdir()
+            (other / "config.yaml").write_text((workdir / "config.yaml").read_text())
+            base_cmd = [sys.executable, str(baseline / "bench" / "feedwatch_driver.py")]
+            base_cmd += ["crawl", "--config", str(other / "config.yaml")]
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            env["PYTHONPATH"] = str(baseline)
+            _get(base, "/__reset")
+            base_s, base_out, base_cpu = _timed(base_cmd, other, env)
     finally:
         server.terminate()
         server.wait(timeout=10)
     bare_s = min(bare1, bare2)
     first_bytes = sum(first["bytes"].values())
     second_bytes = sum(second["bytes"].values())
-    return {
+    result: dict[str, Any] = {}
+    if baseline is not None:
+        result = {
+            "baseline": str(baseline),
+            "baseline_s": round(base_s, 2),
+            "baseline_cpu_s": round(base_cpu, 2),
+            "baseline_ratio": round(bare_s / base_s, 3),
+            "baseline_summary": base_out.strip().splitlines()[-1],
+        }
+    return result | {
         "site": built,
         "bare_s": [round(bare1, 2), round(bare2, 2)],
         "bare_responses": bare_counts["responses"],
@@ -198,8 +223,18 @@ def table(r: dict[str, Any], command: str) -> str:
             f" ({r['second_s']} s) | |",
             f"| **second / first bytes** | **{r['incremental_bytes_pct']:.3f} %** | < 2 % ({inc_ok}) |",
             f"| second crawl article requests | {r['second_article_requests']} | 0 ({inc_ok}) |",
+            *(
+                [
+                    f"| baseline checkout, same first crawl: time / CPU | {r['baseline_s']} s"
+                    f" / {r['baseline_cpu_s']} s | |",
+                    f"| **ratio baseline / bare** | **{r['baseline_ratio']:.2f}** | (before) |",
+                ]
+                if "baseline_s" in r
+                else []
+            ),
             "",
             f"First crawl: `{r['feedwatch_summary']}`; second: `{r['second_summary']}`.",
+            *([f"Baseline first crawl: `{r['baseline_summary']}`."] if "baseline_s" in r else []),
         ]
     )
 
@@ -211,9 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-feed", type=int, default=50)
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     ap.add_argument("--workers", type=int, default=0, help="http.extract_workers of the crawl")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/base main`) crawled side by side",
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fw-bench-crawl-") as tmp:
-        result = run(args.items, args.per_feed, Path(tmp), args.workers)
+        result = run(args.items, args.per_feed, Path(tmp), args.workers, args.baseline)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     cmd = "python bench/bench_crawl.py" + (f" --items {args.items}" if args.items != 2000 else "")

@@ -2,7 +2,7 @@
 
 `ConditionalGetMiddleware` is a Scrapy downloader middleware for feed requests (those carrying
 `request.meta["feed"]`). It keeps one row per feed URL in the `feed_state` table of the state
-database (`FeedStateStore`) and uses it to:
+database (the state store's `feeds`, store/storage.py) and uses it to:
 
 * send `If-None-Match` / `If-Modified-Since` from the stored validators; a 304 ends the request
   (`FeedNotModified`, stat `httpstate/not_modified`);
@@ -34,8 +34,10 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
 
-from store.feeds import FeedState, FeedStateStore
-from store.state import open_state
+from store.feeds import FeedState
+from store.feeds import FeedStateStore as FeedStateStore  # re-exported (tests, older callers)
+from store.sqlite import open_storage
+from store.storage import FeedStateStorage, StateStorage
 from store.unchanged import feed_digest
 
 if TYPE_CHECKING:
@@ -115,7 +117,7 @@ def _header(response: Response, name: str) -> str | None:
 class ConditionalGetMiddleware:
     """Conditional GET, unchanged-body skip, polling hints and backoff for feed requests."""
 
-    def __init__(self, crawler: Crawler, store: FeedStateStore) -> None:
+    def __init__(self, crawler: Crawler, store: FeedStateStorage) -> None:
         settings = crawler.settings
         self.crawler = crawler
         self.stats = crawler.stats
@@ -133,7 +135,7 @@ class ConditionalGetMiddleware:
         self._pending: dict[str, FeedState] = {}  # validators waiting for a clean finish
         self._incomplete: set[str] = set()  # feeds whose items did not all make it
         self._failed_this_crawl: set[str] = set()
-        self.owns_conn = False  # close the connection at spider close only if we opened it
+        self.owned: StateStorage | None = None  # closed at spider close: we opened it
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalGetMiddleware:
@@ -144,8 +146,9 @@ class ConditionalGetMiddleware:
         db_path = settings.get("FEEDWATCH_STATE_DB")
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
-        mw = cls(crawler, FeedStateStore(open_state(db_path)))
-        mw.owns_conn = True
+        storage = open_storage(db_path)
+        mw = cls(crawler, storage.feeds)
+        mw.owned = storage
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(mw.spider_error, signal=signals.spider_error)
         crawler.signals.connect(mw.item_error, signal=signals.item_error)
@@ -374,5 +377,5 @@ class ConditionalGetMiddleware:
         self._pending.clear()
         self._incomplete.clear()
         self._failed_this_crawl.clear()
-        if self.owns_conn:
-            self.store.conn.close()
+        if self.owned is not None:
+            self.owned.close()

@@ -1,25 +1,34 @@
-"""Item pipelines: normalize, then ingest (dedup + store + alerts).
+"""Item pipelines: normalize, then queue for ingest (dedup + store + alerts, ingest/consumer.py).
 
-Scrapy components built with `from_crawler`; stats are namespaced (`store/written`,
-`dedup/merged`). Anything that is not a new story is dropped with `DropItem` once recorded.
+Scrapy components built with `from_crawler`; stats are namespaced (`store/queued`,
+`store/unchanged`; the consumer's outcomes come back as `store/written`, `dedup/merged`...).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import threading
+import uuid
+from concurrent.futures import Future
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun
-from alerts.service import DeliveryReport
-from conf.schema import Config, load_config
-from ingest.ingestor import Ingestor, Story
+from conf.schema import load_config
+from ingest.consumer import consume_all
+from ingest.ingestor import Story
+from ingest.payload import story_to_payload
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
+from store.queue import TokenOutcomes
 from store.sanitize import sanitized_document, strip_control_chars
+from store.sqlite import open_storage
 from store.state import now_ms, open_state
+from store.storage import QueueStorage
 from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
 
@@ -95,19 +104,34 @@ class NormalizePipeline:
 
 
 class StorePipeline:
-    """Hand each entry to the Ingestor; keep only new stories in the crawl's output.
+    """Put each normalized entry on the durable ingest queue (store/queue.py).
 
-    The Ingestor and its state connection live on one `SerialThread`: entries are stored one at
-    a time in arrival order, while the crawl goes on fetching and parsing.
+    The ingest consumer (ingest/consumer.py: dedup, archive file, state, alerts) runs in
+    another process, or the daemon: this crawl's CPU goes to fetching and parsing. Each queued
+    row carries the producer's token (FEEDWATCH_INGEST_TOKEN), so the crawl can wait for its
+    own stories and report what became of them; at close, one end-of-run row per outlet carries
+    the run's health facts. Without a token (`scrapy crawl` by hand) the queue is consumed here
+    at close, so that still stores everything. Inserts run on one `SerialThread` that owns the
+    connection, off the Scrapy thread.
     """
 
     def __init__(self, crawler: Crawler, config_path: str) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.body_lengths: list[int] = []  # of this run's new stories, for source-health alerts
-        config = load_config(config_path)
+        self.config = load_config(config_path)
+        settings = crawler.settings
+        self.token = settings.get("FEEDWATCH_INGEST_TOKEN") or ""
+        self.consume_here = not self.token
+        self.token = self.token or f"inline-{uuid.uuid4().hex}"
+        self.run_ids: dict[str, int] = dict(settings.getdict("FEEDWATCH_RUN_IDS"))
+        # Stories wait here for the store thread, which queues all that arrived in one
+        # transaction: the crawl never waits while the consumer holds the write lock.
+        self._buffer: list[tuple[str, str, str, str]] = []
+        self._buffer_lock = threading.Lock()
+        self._flushes: list[Future[None]] = []
         self.thread = SerialThread("feedwatch-store")
-        self.ingestor = self.thread.call(_open_ingestor, config)
+        self.storage = self.thread.call(open_storage, self.config.state_db)
+        self.queue: QueueStorage = self.storage.queue
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -134,59 +158,62 @@ class StorePipeline:
             body=item.body,
             digest=item.digest,
         )
-        outcome = await self.thread.run(self.ingestor.ingest, story)
-        self.stats.inc_value(_STAT_FOR_OUTCOME[outcome.kind])
-        if outcome.upgraded:
-            self.stats.inc_value("store/upgraded")
-        if outcome.kind == "new" and not story.stored.body.strip():
-            self.stats.inc_value("store/no_body")
-            logger.warning(
-                "%s: %s has neither body nor summary (%s); stored with its title only, its page"
-                " is retried by the next crawls",
-                item.outlet,
-                item.url,
-                story.partial_reason,
-            )
-        if outcome.completed:
-            self.stats.inc_value("store/completed")
-        elif outcome.partial:
-            self.stats.inc_value(
-                "store/partial" if outcome.kind == "new" else "store/still_partial"
-            )
-        if outcome.kind != "new":
-            raise DropItem(f"{outcome.kind}: {item.url} {'; '.join(outcome.reasons)}".rstrip())
-        item.path = str(outcome.path)
-        item.story_id = outcome.story_id
-        if self.ingestor.alerts is not None:
-            self.body_lengths.append(story.document().text_length)
-        logger.info("stored %s -> %s", item.url, item.path)
+        self._queue_row(item.outlet, "story", story_to_payload(story))
+        self.stats.inc_value("store/queued")
+        logger.debug("queued %s", item.url)
         return item
 
     async def close_spider(self) -> None:
+        run = self._run_report()
+        outlet = getattr(self.crawler.spider, "outlet_name", "") or "unknown"
+        # A neutral run (every feed deferred, or a signal) says nothing of the outlet's health.
+        marker = json.dumps(
+            {
+                "run_id": self.run_ids.get(outlet),
+                "health": run is not None,
+                "ok": run.ok if run is not None else True,
+                "finished_ms": run.finished_ms if run is not None else now_ms(),
+                "error": run.error if run is not None else "",
+            }
+        )
         try:
-            report = await self.thread.run(self._finish, self._run_report())
+            self._queue_row(outlet, "run_end", marker)
+            for flush in self._flushes:
+                await asyncio.wrap_future(flush)  # raises if a flush failed: nothing hidden
+            if self.consume_here and not await self.thread.run(self.queue.daemon_running):
+                await self.thread.run(consume_all, self.config)
+                await self.thread.run(self._record_outcomes)
         finally:
+            await self.thread.run(self.storage.close)
             self.thread.close()
-        if report is not None:
-            self.stats.set_value("alerts/sent", report.sent)
-            self.stats.set_value("alerts/failed", report.failed)
-            self.stats.set_value("alerts/waiting", report.waiting)
 
-    def _finish(self, run: OutletRun | None) -> DeliveryReport | None:
-        """On the store thread: health check, alert delivery, connection closed.
+    def _queue_row(self, outlet: str, kind: str, payload: str) -> None:
+        """Buffer a row; the first row of a new buffer schedules its flush on the store thread."""
+        with self._buffer_lock:
+            first = not self._buffer
+            self._buffer.append((self.token, outlet, kind, payload))
+        if first:
+            self._flushes = [f for f in self._flushes if not f.done() or f.exception()]
+            self._flushes.append(self.thread.submit(self._flush))
 
-        `run` is None for a run that says nothing about the outlet's health (every feed
-        deferred, or stopped by a signal): it neither resets nor adds to its failures.
-        """
-        try:
-            if self.ingestor.alerts is not None:
-                self.ingestor.alerts.check_health([run] if run is not None else [])
-            return self.ingestor.deliver_alerts()
-        finally:
-            self.ingestor.conn.close()
+    def _flush(self) -> None:
+        """On the store thread: queue everything buffered so far, in one transaction."""
+        with self._buffer_lock:
+            rows, self._buffer = self._buffer, []
+        if rows:
+            self.queue.put_many(rows)
+
+    def _record_outcomes(self) -> None:
+        """Consumed in this process: put the outcomes in the stats, as the crawl command does."""
+        done = self.queue.outcomes(self.token)
+        for outlet in done.counts:
+            for key, value in outcome_stats(done, outlet).items():
+                self.stats.set_value(key, value)
+        self.queue.forget(self.token)
 
     def _run_report(self) -> OutletRun | None:
-        """This run as the source-health check sees it (None: neutral, see `_finish`)."""
+        """This run as the source-health check sees it (None: neutral; the consumer adds the
+        new stories)."""
         stats = self.stats.get_stats()
         fetched = int(stats.get("feeds/fetched", 0))
         failed = int(stats.get("feeds/failed", 0))
@@ -204,10 +231,18 @@ class StorePipeline:
             outlet=getattr(self.crawler.spider, "outlet_name", "") or "unknown",
             ok=ok,
             finished_ms=now_ms(),
-            new_items=int(stats.get("store/written", 0)),
-            body_lengths=tuple(self.body_lengths),
             error="" if ok else f"all {failed} feeds failed",
         )
+
+
+def outcome_stats(done: TokenOutcomes, outlet: str) -> dict[str, int]:
+    """The consumer's outcomes for one outlet as the crawl's stats keys."""
+    stats = {key: done.count(outlet, kind) for kind, key in _STAT_FOR_OUTCOME.items()}
+    stats["store/upgraded"] = done.count(outlet, "upgraded")
+    stats["store/failed"] = done.count(outlet, "failed")
+    for tally in ("partial", "still_partial", "completed", "no_body"):
+        stats[f"store/{tally}"] = done.count(outlet, tally)
+    return stats
 
 
 def _partial_reason(item: FeedEntry) -> str | None:
@@ -215,7 +250,3 @@ def _partial_reason(item: FeedEntry) -> str | None:
     reason = item.partial
     return str(reason) if reason else None
 
-
-def _open_ingestor(config: Config) -> Ingestor:
-    """An Ingestor on a state connection opened by (and so usable on) the calling thread."""
-    return Ingestor(config, open_state(config.state_db))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +13,17 @@ from scrapy.settings import Settings
 
 from conf.schema import Config
 from crawler import settings as default_settings
+from crawler.pipelines import outcome_stats
 from feedwatch import logsetup
 from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
 from feedwatch.interrupts import Interrupted
 from feedwatch.progress import ProgressReport
+from ingest.handoff import IngestHandoff
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
-from store.state import RunLog, open_state
+from store.sqlite import open_storage
+from store.storage import RunStorage
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class OutletSummary:
     upgraded: int = 0
     seen: int = 0
     unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
+    queued: int = 0  # stories put on the ingest queue
+    to_daemon: bool = False  # the running daemon consumes them: outcomes not known here
     errors: int = 0
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +143,7 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
         upgraded=count("store/upgraded"),
         seen=count("store/seen") + count("articles/skipped_seen"),
         unchanged=count("store/unchanged"),
+        queued=count("store/queued"),
         errors=errors,
         interrupted=stats.get("finish_reason") == "shutdown",
         stats=stats,
@@ -148,7 +153,8 @@ def _summarize(outlet: str, stats: dict[str, Any], errors: int = 0) -> OutletSum
 def _progress_of(outlet: str, stats: StatsView) -> tuple[int, str]:
     """Feeds done (parsed, unchanged or failed) and a short detail, for the progress display."""
     s = _summarize(outlet, stats)  # type: ignore[arg-type]
-    detail = f"pages {s.articles}, stories {s.new} new, {s.merged} reposts"
+    # Mid-crawl the stories are queued; the consumer settles them (new, reposts) beside.
+    detail = f"pages {s.articles}, stories {s.queued} queued"
     if s.feed_errors:
         detail += f", {s.feed_errors} feeds failed"
     return s.feeds + s.feeds_unchanged + s.feed_errors, detail
@@ -171,36 +177,47 @@ def run_crawl(
     With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
     `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
-    conn = open_state(config.state_db)
-    runs = RunLog(conn)
+    storage = open_storage(config.state_db)
+    runs = storage.runs
     with ExitStack() as locks:
         # A scheduled crawl of an outlet is skipped while a manual one holds its lock, and a
         # manual one waits for a scheduled one. Sorted, so two processes never deadlock.
         for name in sorted(outlets):
             locks.enter_context(outlet_lock(config.state_db.parent, name, wait=True))
         feeds = {name: len(config.outlets[name].feeds) for name in outlets}
-        summaries = _crawl_locked(conn, runs, outlets, settings, progress, feeds)
-    conn.close()
+        level = str(settings.get("LOG_LEVEL") or "WARNING")
+        with IngestHandoff(config, config_path, log_level=level) as handoff:
+            summaries = _crawl_locked(runs, outlets, settings, progress, feeds, handoff)
+    storage.close()
     return summaries
 
 
 def _crawl_locked(
-    conn: sqlite3.Connection,
-    runs: RunLog,
+    runs: RunStorage,
     outlets: list[str],
     settings: Settings,
     progress: ProgressReport | None = None,
     feeds: dict[str, int] | None = None,
+    handoff: IngestHandoff | None = None,
 ) -> CrawlSummaries:
-    process = InterruptibleCrawlerProcess(settings)
-    crawlers: list[tuple[str, Crawler]] = []
     run_ids: dict[str, int] = {}
+    try:
+        for name in outlets:
+            run_ids[name] = runs.start(name)
+        if handoff is not None:
+            settings = settings.copy()
+            settings.setdict(handoff.settings, priority="cmdline")
+            settings.set("FEEDWATCH_RUN_IDS", run_ids, priority="cmdline")
+        process = InterruptibleCrawlerProcess(settings)  # its signal handlers from here on
+    except (KeyboardInterrupt, Interrupted):
+        _mark_interrupted(runs, run_ids)
+        raise
+    crawlers: list[tuple[str, Crawler]] = []
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
     watcher = None
     try:
         for name in outlets:
-            run_ids[name] = runs.start(name)
             crawler = process.create_crawler(name)
             crawlers.append((name, crawler))
             process.crawl(crawler)
@@ -209,9 +226,7 @@ def _crawl_locked(
             watcher.start()
         process.start()
     except (KeyboardInterrupt, Interrupted):
-        # A signal before Scrapy's handlers were in place: no run may stay "running".
-        for run_id in run_ids.values():
-            runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
+        _mark_interrupted(runs, run_ids)
         raise
     finally:
         process.restore_handlers()
@@ -219,17 +234,22 @@ def _crawl_locked(
             watcher.stop()
         logging.getLogger().removeHandler(counter)
         close_shared_pool()
+    # The crawl's half is done: wait until the consumer has settled every queued story.
+    outcomes = handoff.finish() if handoff is not None else None
     summaries = CrawlSummaries()
     for name, crawler in crawlers:
-        stats = crawler.stats.get_stats() if crawler.stats else {}
+        stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+        if outcomes is not None:
+            stats.update(outcome_stats(outcomes, name))
         summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
+        summary.to_daemon = handoff is not None and handoff.to_daemon
         if process.interrupted_by is not None:
             summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
             run_ids[name],
             status=summary.status,
             feeds=summary.feeds,
-            new_items=summary.new,
+            new_items=None if summary.to_daemon else summary.new,
             seen_items=summary.seen + summary.unchanged,
             errors=summary.errors + summary.feed_errors,
         )
@@ -238,6 +258,12 @@ def _crawl_locked(
     stored = sum(s.new for s in summaries)
     process.raise_if_interrupted(f"{stored} new stories stored before the stop; runs recorded")
     return summaries
+
+
+def _mark_interrupted(runs: RunStorage, run_ids: dict[str, int]) -> None:
+    """A signal before Scrapy's handlers were in place: no run may stay "running"."""
+    for run_id in run_ids.values():
+        runs.finish(run_id, status="interrupted", feeds=0, new_items=0, seen_items=0, errors=0)
 
 
 def format_summary(summaries: list[OutletSummary]) -> str:
@@ -250,11 +276,16 @@ def format_summary(summaries: list[OutletSummary]) -> str:
         partial = f" ({s.partial} from the feed summary only)" if s.partial else ""
         extra = f"; {s.completed} completed from their page" if s.completed else ""
         extra += f"; {s.no_body} without any body" if s.no_body else ""
+        if s.to_daemon:
+            stories = f"stories queued {s.queued} for the running daemon, {s.unchanged} unchanged"
+        else:
+            stories = (
+                f"stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
+                f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged{extra}"
+            )
         lines.append(
             f"{s.outlet}: feeds {s.feeds} parsed, {s.feeds_unchanged} unchanged,"
-            f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages};"
-            f" stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
-            f" ({s.upgraded} upgraded), {s.seen} seen, {s.unchanged} unchanged{extra};"
+            f" {s.feed_errors} failed{deferred}; pages {s.articles}{failed_pages}; {stories};"
             f" errors {s.errors}"
         )
     total_new = sum(s.new for s in summaries)
@@ -263,7 +294,12 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     other = getattr(summaries, "unattributed_errors", 0)
     total_err = sum(s.errors for s in summaries) + other
     where = f" ({other} outside any outlet)" if other else ""
-    total = f"total: {total_new} new items, {failed} feeds failed, {total_err} errors{where}"
+    if any(s.to_daemon for s in summaries):
+        queued = sum(s.queued for s in summaries)
+        done = f"{queued} queued for the running daemon"
+    else:
+        done = f"{total_new} new items"
+    total = f"total: {done}, {failed} feeds failed, {total_err} errors{where}"
     total_partial = sum(s.partial for s in summaries)
     total_no_body = sum(s.no_body for s in summaries)
     if total_partial:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,12 @@ from scrapy.http import Response, TextResponse
 
 from conf.schema import Config, FeedConfig, OutletConfig
 from crawler import settings as default_settings
+from crawler.pipelines import outcome_stats
 from crawler.spiderloader import scrapy_settings_for
 from feedwatch.crawl import build_settings
 from feedwatch.discover import Discovery, discovery_requests, report
 from feedwatch.outlets import outlet_for_url
+from ingest.handoff import IngestHandoff
 from spiders.items import FeedEntry
 from spiders.registry import spider_class_for
 from store.format import render_item
@@ -158,20 +161,31 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides
     )
-    process = InterruptibleCrawlerProcess(settings)
-    crawler = process.create_crawler(fetch_spider_class(outlet_name, outlet, args.url, discover))
-    process.crawl(crawler)
-    process.start()
+    handoff = None
+    if not args.dry_run:
+        handoff = IngestHandoff(config, args.config, log_level=level)
+        settings.setdict(handoff.settings, priority="cmdline")
+    with handoff or nullcontext():
+        process = InterruptibleCrawlerProcess(settings)
+        crawler = process.create_crawler(
+            fetch_spider_class(outlet_name, outlet, args.url, discover)
+        )
+        process.crawl(crawler)
+        process.start()
+        outcomes = handoff.finish() if handoff is not None else None
     discovery = getattr(crawler.spider, "discovery", None)
     if discovery is not None:
         text, code = report(discovery)
         print(text if code == 0 else f"feedwatch fetch: {text}", file=sys.stderr if code else None)
         return code
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    if outcomes is not None:
+        stats.update(outcome_stats(outcomes, outlet_name))
     process.raise_if_interrupted(f"{int(stats.get('store/written', 0))} stored before the stop")
-    outcomes = fetch_report(stats)
-    if not args.dry_run:
-        print(f"{outlet_name}: {outcomes}")
+    if handoff is not None and handoff.to_daemon:
+        print(f"{outlet_name}: queued {int(stats.get('store/queued', 0))} for the running daemon")
+    elif not args.dry_run:
+        print(f"{outlet_name}: {fetch_report(stats)}")
     did_something = int(stats.get("item_scraped_count", 0)) > 0 or any(
         stats.get(key) for key in _OUTCOME_STATS
     )

@@ -23,7 +23,9 @@ from store.archive import Archive
 from store.document import Body
 from store.format import StoredItem, parse_item
 from store.partial import PartialStories
-from store.state import ItemState, SeenItem, write_transaction
+from store.sqlite import SQLiteState
+from store.state import SeenItem
+from store.storage import ItemStorage
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Story:
     partial_reason: str | None = None
     body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
     digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
+    alerts: bool = True  # False for imports of old stories: recorded, never alerted
 
     @property
     def html(self) -> str:
@@ -83,11 +86,17 @@ _OUTCOME_OF_DECISION: dict[str, OutcomeKind] = {
 class Ingestor:
     """Owns the archive, the items table and the dedup/alert services for one process."""
 
-    def __init__(self, config: Config, conn: sqlite3.Connection, *, alerts: bool = True) -> None:
+    def __init__(
+        self, config: Config, state: SQLiteState | sqlite3.Connection, *, alerts: bool = True
+    ) -> None:
         self.config = config
-        self.conn = conn
+        self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
+        # Dedup's and the alerts' tables are not behind the storage interface yet: they still
+        # take the SQLite connection (store/storage.py).
+        conn = self.conn = self.state.connection
         self.archive = Archive(config.archive_dir)
-        self.items = ItemState(conn)
+        self.items: ItemStorage = self.state.items
+        # Partial stories (stored from their feed summary) are not behind the interface yet.
         self.partials = PartialStories(conn)
         self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
@@ -95,7 +104,7 @@ class Ingestor:
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
-        with write_transaction(self.conn):
+        with self.state.transaction():
             outcome = self._ingest_locked(story)
             if story.digest is not None:
                 # The next poll of this same content stops at the unchanged check.
@@ -138,7 +147,7 @@ class Ingestor:
             self.partials.mark(
                 story.canonical_url, story.outlet, story.stored.url, story.partial_reason
             )
-        if self.alerts is not None and self.config.alerts.rules:
+        if self.alerts is not None and story.alerts and self.config.alerts.rules:
             # Inside the transaction: the alert is queued if and only if the story is stored.
             self.alerts.on_new_story(
                 StoryRef(
@@ -189,7 +198,7 @@ class Ingestor:
         upgraded = False
         if decision.richer_body and path is not None and path.exists():
             upgraded = self._upgrade(path, story.stored.body, story.document())
-        if self.alerts is not None and decision.kind == "repost":
+        if self.alerts is not None and story.alerts and decision.kind == "repost":
             self.alerts.on_repost(story_id, story.outlet, story.stored.url)
         kind = _OUTCOME_OF_DECISION[decision.kind]
         return Outcome(kind, path, story_id, upgraded, decision.reasons)
@@ -211,11 +220,7 @@ class Ingestor:
         )
 
     def _story_path(self, story_id: int) -> Path | None:
-        row = self.conn.execute(
-            "SELECT path FROM items WHERE story_id = ? AND path IS NOT NULL ORDER BY id LIMIT 1",
-            (story_id,),
-        ).fetchone()
-        return _path(row[0]) if row else None
+        return _path(self.items.story_path(story_id))
 
     def _upgrade(self, path: Path, body: str, document: Body) -> bool:
         """Give the story's file a richer body in place; its time, title and URL stay.

@@ -34,6 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from conf.schema import Config, ScheduleConfig
+from scheduler.ingestthread import IngestThread
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
@@ -129,6 +130,7 @@ class Daemon:
         self._in_flight = 0
         self._stopper: threading.Thread | None = None
         self._in_flight_cv = threading.Condition()
+        self.ingest: IngestThread | None = None
 
     # -- building ------------------------------------------------------------------------
 
@@ -338,6 +340,9 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+        # The ingest consumer first: the crawls hand their stories to it.
+        self.ingest = IngestThread(self.config)
+        self.ingest.start()
         self.scheduler.start()
         self.persist_next_runs()
         line = self.start_line()
@@ -385,6 +390,8 @@ class Daemon:
                 lambda: self._in_flight == 0, timeout=self.options.kill_grace + 30
             )
         self.scheduler.shutdown(wait=False)
+        if self.ingest is not None:
+            self.ingest.stop()
         logger.info("feedwatch daemon stopped")
 
 

@@ -11,6 +11,7 @@ from conf.schema import Config
 from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 from store.feeds import FeedState, FeedStateStore
 from store.partial import PartialStories
+from store.queue import IngestQueue
 
 # Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or
 # a signal, or every feed deferred (Retry-After, backoff): they neither reset nor add failures.
@@ -135,6 +136,13 @@ def _outlet_block(
     return lines
 
 
+def _ingest_line(queue: IngestQueue) -> str:
+    """Stories waiting for the ingest consumer, and who consumes."""
+    consumer = queue.consumer()
+    who = f"{consumer[1]} consumer, pid {consumer[0]}" if consumer else "no consumer running"
+    return f"ingest queue: {queue.pending()} waiting ({who})"
+
+
 def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -> tuple[str, int]:
     """Text report per outlet and exit code: 1 when an enabled outlet failed max_failures runs in a row."""
     if max_failures < 1:
@@ -167,6 +175,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 partials.count(name),
             )
         )
+    lines.append(_ingest_line(IngestQueue(conn)))
     if unhealthy:
         lines.append(
             f"UNHEALTHY: {', '.join(unhealthy)} failed {max_failures} or more runs in a row"

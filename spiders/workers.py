@@ -28,7 +28,7 @@ import multiprocessing
 import sys
 import types
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
@@ -138,6 +138,10 @@ class SerialThread:
     def call(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on the thread, waiting for it (for set-up and tear-down)."""
         return self._executor.submit(fn, *args).result()
+
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        """Queue `fn(*args)` on the thread without waiting for it."""
+        return self._executor.submit(fn, *args)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on the thread, awaited from the event loop."""

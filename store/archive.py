@@ -74,8 +74,12 @@ def _writer_alive(tmp: Path) -> bool:
     return True
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write `data` to `path` atomically; without `overwrite`, raise FileExistsError if present."""
+def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool, sync_dir: bool = True) -> None:
+    """Write `data` to `path` atomically; without `overwrite`, raise FileExistsError if present.
+
+    With `sync_dir=False` the caller fsyncs the folder itself (once for a batch of files)
+    before it commits anything that names the file.
+    """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     tmp = _write_temp(folder, data)
@@ -92,7 +96,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(folder)
+    if sync_dir:
+        _fsync_dir(folder)
 
 
 class Archive:
@@ -102,6 +107,24 @@ class Archive:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.removed_temp_files = self.cleanup_temp_files()
+        # While a batch is open (`begin_batch`), the folders whose renames still need an fsync.
+        self._unsynced: set[Path] | None = None
+
+    def begin_batch(self) -> None:
+        """Defer folder fsyncs until `sync_batch` (one per folder, not one per file)."""
+        self._unsynced = set()
+
+    def sync_batch(self) -> None:
+        """Make the batch's renames durable; call before committing rows that name the files."""
+        folders, self._unsynced = self._unsynced or set(), None
+        for folder in sorted(folders):
+            _fsync_dir(folder)
+
+    def _write(self, path: Path, item: StoredItem, *, overwrite: bool) -> None:
+        batch = self._unsynced
+        atomic_write_bytes(path, render_item(item), overwrite=overwrite, sync_dir=batch is None)
+        if batch is not None:
+            batch.add(path.parent)
 
     def path_for(self, canonical_url: str, ts: int) -> Path:
         """Where the item for `canonical_url` with time `ts` (epoch ms) lives."""
@@ -119,7 +142,7 @@ class Archive:
         path = self.path_for(canonical_url, item.ts)
         if path.exists():  # saves an fsynced temp file per story when rebuilding the state
             raise FileExistsError(path)
-        atomic_write_bytes(path, render_item(item), overwrite=False)
+        self._write(path, item, overwrite=False)
         logger.debug("archived %s as %s", canonical_url, path)
         return path
 
@@ -128,7 +151,7 @@ class Archive:
         target = Path(path)
         if not target.is_file():
             raise FileNotFoundError(f"{target}: no item file to replace")
-        atomic_write_bytes(target, render_item(item), overwrite=True)
+        self._write(target, item, overwrite=True)
         logger.debug("replaced %s", target)
         return target
 

@@ -190,6 +190,14 @@ class ItemState:
             (digest, canonical_url, digest),
         )
 
+    def story_path(self, story_id: int) -> str | None:
+        """The item file of a story (its first row that has one)."""
+        row = self.conn.execute(
+            "SELECT path FROM items WHERE story_id = ? AND path IS NOT NULL ORDER BY id LIMIT 1",
+            (story_id,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def count(self) -> int:
         """How many items are recorded."""
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
@@ -224,14 +232,25 @@ class RunLog:
         return int(cur.lastrowid or 0)
 
     def finish(
-        self, run_id: int, *, status: str, feeds: int, new_items: int, seen_items: int, errors: int
+        self,
+        run_id: int,
+        *,
+        status: str,
+        feeds: int,
+        new_items: int | None,
+        seen_items: int,
+        errors: int,
     ) -> None:
-        """Record how a run ended."""
+        """Record how a run ended (`new_items` None: the ingest consumer records it)."""
         self.conn.execute(
-            "UPDATE runs SET finished_ms=?, status=?, feeds=?, new_items=?, seen_items=?, errors=?"
-            " WHERE id=?",
+            "UPDATE runs SET finished_ms=?, status=?, feeds=?, new_items=COALESCE(?, new_items),"
+            " seen_items=?, errors=? WHERE id=?",
             (now_ms(), status, feeds, new_items, seen_items, errors, run_id),
         )
+
+    def set_new_items(self, run_id: int, new_items: int) -> None:
+        """The number of new stories the ingest consumer stored for a run."""
+        self.conn.execute("UPDATE runs SET new_items=? WHERE id=?", (new_items, run_id))
 
     def abandon(self, outlet: str, started_ms: int, finished_ms: int, status: str) -> None:
         """Mark the runs of a crawl the daemon had to stop (timeout, shutdown); add one if the

@@ -137,7 +137,8 @@ def test_verbose_is_our_own_lines_and_scrapy_waits_for_debug(tmp_path: Path) -> 
         verbose = _feedwatch("-v", "crawl", cwd=tmp_path)
         debug = _feedwatch("crawl", "-vv", "--force", cwd=tmp_path)
     assert verbose.returncode == 0 and debug.returncode == 0, verbose.stderr + debug.stderr
-    assert " INFO crawler.pipelines: stored http://127.0.0.1/a/1" in verbose.stderr
+    # Stored by the ingest consumer beside the crawl, in the same format.
+    assert " INFO ingest.consumer: stored http://127.0.0.1/a/1" in verbose.stderr
     # Before: Scrapy's settings dump, its middleware lists and a stats dump, at INFO.
     assert " INFO scrapy." not in verbose.stderr
     assert "Overridden settings" not in verbose.stderr

@@ -86,7 +86,7 @@ def test_crawl_progress_plain_when_not_a_terminal_and_none_with_quiet(tmp_path: 
         done = _feedwatch("crawl", cwd=tmp_path)
         quiet = _feedwatch("-q", "crawl", "--force", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "local: 1/1 feeds (pages 0, stories 2 new, 0 reposts) done" in done.stderr
+    assert "local: 1/1 feeds (pages 0, stories 2 queued) done" in done.stderr
     assert done.stdout.splitlines()[-1].startswith("total: 2 new items")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""

@@ -1,5 +1,10 @@
 """Crash safety: SIGKILL a replayed crawl at random points, many times, then let it finish.
 
+A crawl is two processes: the crawl (producer: fetch, parse, queue) and the ingest consumer
+beside it (dedup, archive file, state). Rounds kill either side or both: the whole process
+group, the consumer alone (the crawl then settles the rest itself), or the crawl alone (the
+consumer settles what was queued, then exits).
+
 Afterwards the archive holds every served story exactly once (the same stories as an
 uninterrupted reference crawl), no partial or duplicate files, and SQLite passes its integrity
 check. A story is the set of canonical URLs merged into it: which outlet's copy of a repost is the
@@ -15,6 +20,7 @@ between the file and the commit).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -132,6 +138,38 @@ def wait_for_a_write(process: subprocess.Popen[bytes], archive: Path, limit: flo
         time.sleep(0.001)
 
 
+def consumer_of(crawl: subprocess.Popen[bytes]) -> int | None:
+    """The pid of the ingest consumer the crawl started beside it (None: not running)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == crawl.pid and b"feedwatch.ingest_consumer" in cmdline:
+            return int(entry.name)
+    return None
+
+
+def alive(pid: int) -> bool:
+    """Whether a process (not our child) still runs: a zombie counts as gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive(pid), f"process {pid} still running after {limit} s"
+
+
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     reference = demo_config(tmp_path / "reference")
     assert run_crawl(reference).returncode in (0, 1)
@@ -146,17 +184,40 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
     killed_mid_crawl = 0
     killed_while_storing = 0  # rounds whose kill left some, but not all, stories stored
     killed_mid_write = 0  # rounds whose kill landed inside a file write or an ingest transaction
+    consumer_kills = 0  # rounds that killed the consumer alone, while the crawl went on
+    producer_kills = 0  # rounds that killed the crawl alone, while its consumer went on
     for round_no in range(ROUNDS):
         process = subprocess.Popen(
-            crawl_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+            crawl_command(config),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,  # its own group: one kill reaches both sides
         )
-        if round_no % 2:
+        # 0, 1: both sides; 2: the consumer alone; 3: the crawl alone. The consumer alone goes
+        # first, while the archive is still empty: it is surely writing when killed.
+        side = (2, 0, 3, 1)[round_no % 4]
+        if side == 1:
             time.sleep(rng.uniform(0.2, 3.0))
+        elif side == 3:
+            time.sleep(rng.uniform(0.5, 2.0))
         else:
             wait_for_a_write(process, tmp_path / "killed" / "archive", limit=6.0)
         if process.poll() is None:
             killed_mid_crawl += 1
-        process.send_signal(signal.SIGKILL)
+        consumer = consumer_of(process)
+        if side == 2 and consumer is not None:
+            os.kill(consumer, signal.SIGKILL)
+            consumer_kills += 1
+            wait_gone(consumer, 10)
+            time.sleep(rng.uniform(0.0, 0.5))  # the crawl goes on alone for a while
+        elif side == 3 and consumer is not None:
+            process.send_signal(signal.SIGKILL)  # the crawl alone
+            process.wait()
+            producer_kills += 1
+            wait_gone(consumer, 60)  # it settles what the crawl queued, then exits
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         state_db = tmp_path / "killed" / "state" / "feedwatch.sqlite3"
         killed_mid_write += died_writing(tmp_path / "killed" / "archive", state_db)
@@ -191,7 +252,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
     print(
         f"\n{ROUNDS} kill rounds ({killed_mid_crawl} before the crawl ended, "
         f"{killed_while_storing} with the archive part-written, {killed_mid_write} inside a "
-        f"write), {len(urls)} stories, 0 lost"
+        f"write; {consumer_kills} of the consumer alone, {producer_kills} of the crawl alone), "
+        f"{len(urls)} stories, 0 lost, 0 twice"
     )
+    assert consumer_kills > 0 and producer_kills > 0, "a side was never killed alone"
     # Without kills inside writes the test would prove nothing about crash safety.
     assert killed_mid_write > 0, "no kill landed during a write: the test proved nothing"

@@ -1,0 +1,106 @@
+"""Who consumes a one-off command's queued stories: a consumer process beside it, or the daemon.
+
+A one-off `crawl`, `fetch` or `import` produces; `python -m feedwatch.ingest_consumer` runs beside it
+(a second process, so producing and consuming use two cores), unless `feedwatch run` is
+consuming already (its heartbeat is fresh): then the stories are handed to it and the command
+says "queued N for the running daemon". The child consumes until its stdin is closed (by
+`finish`, or by the kernel when this process dies) and this producer's rows are all settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from conf.schema import Config
+from ingest.consumer import consume_for
+from store.queue import TokenOutcomes
+from store.sqlite import open_storage
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class IngestHandoff:
+    """One producer's token and the consumer that settles its rows (a context manager)."""
+
+    def __init__(self, config: Config, config_path: Path, *, log_level: str = "WARNING") -> None:
+        self.config = config
+        self.token = f"{uuid.uuid4().hex}"
+        storage = open_storage(config.state_db)
+        try:
+            self.to_daemon = storage.queue.daemon_running()
+        finally:
+            storage.close()
+        self.child: subprocess.Popen[bytes] | None = None
+        if not self.to_daemon:
+            command = [
+                sys.executable,
+                "-m",
+                "feedwatch.ingest_consumer",
+                "--config",
+                str(config_path),
+            ]
+            command += ["--token", self.token, "--log-level", log_level]
+            # The consumer runs this checkout's code, whatever is installed or on the path.
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+            )
+            self.child = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
+        self.outcomes: TokenOutcomes | None = None
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Scrapy settings that make the store pipeline queue under this token."""
+        return {"FEEDWATCH_INGEST_TOKEN": self.token}
+
+    def finish(self) -> TokenOutcomes | None:
+        """Wait until every row this producer queued is settled; None when the daemon has them."""
+        if self.child is not None:
+            self._wait_child()
+        if self.to_daemon:
+            return None
+        storage = open_storage(self.config.state_db)
+        try:
+            queue = storage.queue
+            if queue.pending(self.token):
+                # The consumer died (killed, crashed): settle the rest here, nothing is left.
+                logger.warning("ingest consumer ended early; consuming the rest here")
+                done = threading.Event()
+                done.set()
+                consume_for(self.config, self.token, done)
+            self.outcomes = queue.outcomes(self.token)
+            queue.forget(self.token)
+        finally:
+            storage.close()
+        return self.outcomes
+
+    def _wait_child(self) -> None:
+        child, self.child = self.child, None
+        assert child is not None
+        if child.stdin is not None:
+            child.stdin.close()  # "everything is queued"
+        code = child.wait()
+        if code != 0:
+            logger.warning("ingest consumer exited with %s", code)
+
+    def __enter__(self) -> IngestHandoff:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # On an error or an interrupt, the child still settles what was queued, then exits.
+        if self.child is not None:
+            self._wait_child()

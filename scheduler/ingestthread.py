@@ -1,0 +1,57 @@
+"""The daemon's ingest consumer: one thread of `feedwatch run`, with the dedup index warm.
+
+Crawl subprocesses see its heartbeat and hand their stories to it (ingest/handoff.py). It waits
+for the consumer lock if a one-off consumer holds it, retries after an error, and at shutdown
+settles what the last crawls queued before it stops (bounded by a grace time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from conf.schema import Config
+from ingest.consumer import Consumer, consumer_lock
+
+logger = logging.getLogger(__name__)
+
+RETRY_S = 5.0
+
+
+class IngestThread(threading.Thread):
+    """Consumes the ingest queue for as long as the daemon runs."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(name="ingest-consumer", daemon=True)
+        self.config = config
+        self.draining = threading.Event()  # settle what is queued, then stop
+        self.stopping = threading.Event()  # stop after the current batch
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._consume()
+                return
+            except Exception as exc:  # the state is busy or damaged: retry, stay up
+                logger.error("ingest consumer: %s; retrying in %.0f s", exc, RETRY_S)
+                self.stopping.wait(RETRY_S)
+
+    def _consume(self) -> None:
+        with consumer_lock(self.config.state_db, give_up=self.stopping.is_set) as held:
+            if not held:
+                return
+            consumer = Consumer(self.config, role="daemon")
+            try:
+                consumer.consume(
+                    done=lambda: self.draining.is_set() and consumer.queue.pending() == 0,
+                    stop=self.stopping,
+                )
+            finally:
+                consumer.close()
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Settle what is queued (up to `grace` seconds), then stop; rows left stay queued."""
+        self.draining.set()
+        self.join(grace)
+        self.stopping.set()
+        self.join()
