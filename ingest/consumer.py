@@ -9,7 +9,7 @@ gone). One story that fails is rolled back alone (a savepoint) and counted on it
 
 Only one process consumes at a time: it holds `<state dir>/locks/ingest.lock` (an flock the
 kernel drops when the holder dies). `feedwatch run` consumes in a thread for as long as it runs;
-a one-off crawl, fetch or import starts `python -m ingest.consumer` beside it, which consumes
+a one-off crawl, fetch or import starts `python -m feedwatch.ingest_consumer` beside it, which consumes
 until its producer closes its stdin and the producer's stories are all settled.
 """
 
