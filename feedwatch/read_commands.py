@@ -243,8 +243,8 @@ def start_background_server(config: Config, host: str, port: int) -> tuple[threa
     return thread, server
 
 
-def cmd_stories(args: argparse.Namespace) -> int:
-    config: Config = args.loaded_config
+def _filtered_stories(config: Config, args: argparse.Namespace) -> tuple[WebIndex, list[StoryRow]]:
+    """The web index and the stories that `--outlet`, `--rule`, `--since`, `--limit` select."""
     _check_filters(config, args.outlet, args.rule)
     index = _index(config)
     rows = index.stories(
@@ -253,6 +253,12 @@ def cmd_stories(args: argparse.Namespace) -> int:
         since_ms=parse_since(args.since),
         limit=max(1, args.limit),
     )
+    return index, rows
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    config: Config = args.loaded_config
+    index, rows = _filtered_stories(config, args)
     _print_rows(rows, index.rules_of([r.id for r in rows]), args.json, summary=False)
     return 0
 
@@ -347,14 +353,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from web.queries import StateReader
 
     config: Config = args.loaded_config
-    _check_filters(config, args.outlet, args.rule)
-    index = _index(config)
-    rows = index.stories(
-        outlet=args.outlet,
-        rule=args.rule,
-        since_ms=parse_since(args.since),
-        limit=max(1, args.limit),
-    )
+    index, rows = _filtered_stories(config, args)
     base = args.base_url.rstrip("/")
     fmt = "atom" if args.atom else "json"
     if args.outlet:
