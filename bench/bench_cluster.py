@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.crawl_site import build  # noqa: E402
+from bench.crawl_site import build, served  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -173,23 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         site = workdir / "site"
         built = build(site, args.items, args.per_feed)
-        port_file = workdir / "port"
-        server = subprocess.Popen(
-            [sys.executable, str(HERE / "crawl_site.py"), "serve", str(site)]
-            + ["--port-file", str(port_file)]
-        )
-        try:
-            for _ in range(600):
-                if port_file.exists() and port_file.read_text():
-                    break
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port_file.read_text()}"
+        with served(site) as base:
             routes = json.loads((site / "site.json").read_text())
             feeds = sorted(p for p in routes if p.startswith("/feeds/"))
             runs = [one_run(args.pg, base, feeds, n, workdir / f"run-{n}") for n in args.workers]
-        finally:
-            server.terminate()
-            server.wait(10)
     result = {"site": built, "load_avg": os.getloadavg(), "runs": runs}
     print(
         "| workers | items | span s | items/s | jobs per worker | CPU s: scheduler | workers (with crawls) | worker ms/item | PostgreSQL ms/item |"

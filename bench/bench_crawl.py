@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.crawl_site import build  # noqa: E402
+from bench.crawl_site import build, served  # noqa: E402
 
 CONFIG = """\
 archive_dir: archive
@@ -84,23 +84,7 @@ def run(
     """Build, serve and crawl; returns the measurements."""
     site = workdir / "site"
     built = build(site, items, per_feed)
-    port_file = workdir / "port"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "crawl_site.py"),
-            "serve",
-            str(site),
-            "--port-file",
-            str(port_file),
-        ]
-    )
-    try:
-        for _ in range(600):
-            if port_file.exists() and port_file.read_text():
-                break
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port_file.read_text()}"
+    with served(site) as base:
         routes = json.loads((site / "site.json").read_text())
         feeds = sorted(p for p in routes if p.startswith("/feeds/"))
         articles = sorted(p for p in routes if not p.startswith("/feeds/"))
@@ -155,9 +139,6 @@ def run(
             env["PYTHONPATH"] = str(baseline)
             _get(base, "/__reset")
             base_s, base_out, base_cpu = _timed(base_cmd, other, env)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     bare_s = min(bare1, bare2)
     first_bytes = sum(first["bytes"].values())
     second_bytes = sum(second["bytes"].values())

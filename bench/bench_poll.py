@@ -30,10 +30,8 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.bench_crawl import CONFIG, _get, _timed  # noqa: E402
-from bench.crawl_site import build  # noqa: E402
+from bench.crawl_site import build, served  # noqa: E402
 
 NOOP_CONFIG = """\
 archive_dir: archive
@@ -124,19 +122,9 @@ def run(items: int, per_feed: int, polls: int, workdir: Path) -> dict[str, Any]:
     feeds = sorted(p for p in routes if p.startswith("/feeds/"))
     routes["/feeds/noop.xml"] = ("feeds/noop.xml", "application/rss+xml; charset=utf-8")
     (site / "site.json").write_text(json.dumps(routes))
-    port_file = workdir / "port"
-    server = subprocess.Popen(
-        [sys.executable, str(HERE / "crawl_site.py"), "serve", str(site), "--port-file"]
-        + [str(port_file), "--restamp"]
-    )
     env = dict(os.environ)
     env_off = env | {"FEEDWATCH_BENCH_SETTINGS": json.dumps({"FEEDWATCH_UNCHANGED_CHECK": False})}
-    try:
-        for _ in range(600):
-            if port_file.exists() and port_file.read_text():
-                break
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port_file.read_text()}"
+    with served(site, restamp=True) as base:
         on, off, noop = workdir / "restamped", workdir / "before", workdir / "noop"
         trailer = workdir / "trailer"
         for folder in (on, noop):
@@ -177,9 +165,6 @@ def run(items: int, per_feed: int, polls: int, workdir: Path) -> dict[str, Any]:
             sides["trailer"].append(_poll(crawl_cmd(trailer), trailer, env))
             _get(base, "/__restamp/channel")
         requests = _get(base, "/__stats")["requests"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     start = min(startup)
     first_cpu = first["cpu_s"] - start
     result: dict[str, Any] = {

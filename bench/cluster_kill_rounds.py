@@ -34,7 +34,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.bench_cluster import config_text  # noqa: E402
-from bench.crawl_site import build  # noqa: E402
+from bench.crawl_site import build, served  # noqa: E402
 
 ROLES = {"s1": "scheduler", "s2": "scheduler", "w1": "worker", "w2": "worker", "w3": "worker"}
 
@@ -145,17 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         site = workdir / "site"
         build(site, args.items, args.per_feed)
         expected = expected_paths(site)
-        port_file = workdir / "port"
-        server = subprocess.Popen(
-            [sys.executable, str(HERE / "crawl_site.py"), "serve", str(site)]
-            + ["--port-file", str(port_file)]
-        )
-        try:
-            for _ in range(600):
-                if port_file.exists() and port_file.read_text():
-                    break
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port_file.read_text()}"
+        with served(site) as base:
             feeds = sorted(f"/feeds/{p.name}" for p in (site / "feeds").glob("*.xml"))
             for n in range(1, args.rounds + 1):
                 began = time.monotonic()
@@ -170,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for i, value in enumerate((lost, doubled, redone, len(made))):
                     totals[i] += value
-        finally:
-            server.terminate()
-            server.wait(10)
     print(
         f"{args.rounds} rounds, {totals[3]} kills: {totals[0]} lost, {totals[1]} doubled,"
         f" {totals[2]} job(s) redone after a lease"

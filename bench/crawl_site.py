@@ -32,9 +32,13 @@ import itertools
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -269,6 +273,24 @@ def serve(out: Path, port_file: Path, restamp: bool = False) -> None:
     server.daemon_threads = True
     port_file.write_text(str(server.server_address[1]))
     server.serve_forever()
+
+
+@contextmanager
+def served(site: Path, restamp: bool = False) -> Iterator[str]:
+    """Serve a built site from a subprocess on 127.0.0.1; yields its base URL, stops it after."""
+    with tempfile.TemporaryDirectory(prefix="fw-site-") as tmp:
+        port_file = Path(tmp) / "port"
+        command = [sys.executable, __file__, "serve", str(site), "--port-file", str(port_file)]
+        server = subprocess.Popen(command + (["--restamp"] if restamp else []))
+        try:
+            for _ in range(600):
+                if port_file.exists() and port_file.read_text():
+                    break
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port_file.read_text()}"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:
