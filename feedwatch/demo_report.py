@@ -99,7 +99,7 @@ def merges(conn: sqlite3.Connection) -> list[Merge]:
     rows = conn.execute(
         """
         SELECT d.kind, d.outlet, COALESCE(i.title, s.title), s.outlet, s.title,
-               d.title != f.title, d.text_hash != f.text_hash
+               d.title_hash <> f.title_hash, d.text_hash <> f.text_hash
         FROM dedup_items d
         JOIN items s ON s.id = (SELECT MIN(id) FROM items WHERE story_id = d.story_id)
         JOIN dedup_items f ON f.id = (SELECT MIN(id) FROM dedup_items WHERE story_id = d.story_id)

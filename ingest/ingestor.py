@@ -91,16 +91,13 @@ class Ingestor:
     ) -> None:
         self.config = config
         self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
-        # Dedup's and the alerts' tables are not behind the storage interface yet: they still
-        # take the SQLite connection (store/storage.py).
-        conn = self.conn = self.state.connection
         self.archive = Archive(config.archive_dir)
         self.items: ItemStorage = self.state.items
         # Partial stories (stored from their feed summary) are not behind the interface yet.
-        self.partials = PartialStories(conn)
-        self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
+        self.partials = PartialStories(self.state.connection)
+        self.dedup = DedupEngine(self.state, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
-        self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
+        self.alerts = AlertService(self.state, config.alerts) if alerts and wanted else None
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""

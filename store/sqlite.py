@@ -2,7 +2,9 @@
 
 One connection per process (per thread that uses it), WAL mode, a long busy timeout: the
 daemon and one-off commands write the same file. Each table keeps its one owner module
-(`state.py`, `feeds.py`, `queue.py`); this class only assembles them behind the interface.
+(`state.py`, `feeds.py`, `queue.py`, `dedup_tables.py`, `alert_tables.py`); this class only
+assembles them behind the interface, and brings older layouts up to date on open
+(`sqlite_migrate.py`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+from store.alert_tables import AlertTables
+from store.dedup_tables import DedupTables
 from store.feeds import FeedStateStore
 from store.queue import IngestQueue
-from store.state import ItemState, RunLog, open_state, write_transaction
+from store.sqlite_migrate import migrate
+from store.state import ItemState, RunLog, ensure_schema, open_state, write_transaction
 
 
 class SQLiteState:
@@ -36,6 +41,13 @@ class SQLiteState:
         self._runs = RunLog(self.connection)
         self._feeds = FeedStateStore(self.connection)
         self._queue = IngestQueue(self.connection)
+        ensure_schema(connection)  # the items table (a connection the caller opened may lack it)
+        migrate(connection)
+        self._dedup = DedupTables(connection)
+        self._alerts = AlertTables(connection)
+        with write_transaction(connection):
+            self._dedup.ensure_schema()
+            self._alerts.ensure_schema()
 
     @property
     def items(self) -> ItemState:
@@ -52,6 +64,14 @@ class SQLiteState:
     @property
     def queue(self) -> IngestQueue:
         return self._queue
+
+    @property
+    def dedup(self) -> DedupTables:
+        return self._dedup
+
+    @property
+    def alerts(self) -> AlertTables:
+        return self._alerts
 
     def transaction(self) -> AbstractContextManager[None]:
         return write_transaction(self.connection)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from store.alert_tables import AlertTables
+from store.dedup_tables import DedupTables
+
 # Run outcomes that say nothing about an outlet's health (as scheduler/status.py counts them).
 _NEUTRAL_STATUSES = {"running", "stopped"}
 _OK_STATUSES = {"ok"}
@@ -200,9 +203,7 @@ class StateReader:
         if not self.has("dedup_items"):
             return after_id, set()
         last, touched = after_id, set()
-        for row_id, story_id, kind in self.conn.execute(
-            "SELECT id, story_id, kind FROM dedup_items WHERE id > ? ORDER BY id", (after_id,)
-        ):
+        for row_id, story_id, kind in DedupTables(self.conn).rows_after(after_id):
             last = row_id
             if kind != "new" and story_id is not None:
                 touched.add(story_id)
@@ -212,13 +213,7 @@ class StateReader:
         """(alerts_matches id, rule, story id) after `after_id`."""
         if not self.has("alerts_matches"):
             return []
-        return [
-            (row[0], row[1], row[2])
-            for row in self.conn.execute(
-                "SELECT id, rule, story_id FROM alerts_matches WHERE id > ? ORDER BY id",
-                (after_id,),
-            )
-        ]
+        return AlertTables(self.conn).matches_after(after_id)
 
     # -- one story ------------------------------------------------------------------------
 
@@ -238,26 +233,21 @@ class StateReader:
         """What dedup recorded for a story: the story itself, then each item that joined it."""
         if not self.has("dedup_items"):
             return []
-        rows = self.conn.execute(
-            "SELECT id, kind, outlet, key, canonical_url, seen_ms, title, text_len, full_text,"
-            " matched_key, scores FROM dedup_items WHERE story_id = ? ORDER BY id",
-            (story_id,),
-        ).fetchall()
         return [
             MemberRow(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                row[7],
-                bool(row[8]),
-                row[9],
-                _json_dict(row[10]),
+                m.id,
+                m.kind,
+                m.outlet,
+                m.key,
+                m.canonical_url,
+                m.seen_ms,
+                m.title,
+                m.text_len,
+                m.full_text,
+                m.matched_key,
+                m.scores,
             )
-            for row in rows
+            for m in DedupTables(self.conn).members(story_id)
         ]
 
     def rule_matches(self, story_id: int) -> list[RuleMatch]:
