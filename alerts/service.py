@@ -83,6 +83,7 @@ class AlertService:
         self.clock = clock
         self._notifiers = dict(notifiers or {})
         self._matchers = [RuleMatcher(rule) for rule in config.rules if rule.enabled]
+        self._digest_rules = [r.name for r in config.rules if r.enabled and r.digest is not None]
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -149,9 +150,15 @@ class AlertService:
         return True
 
     def on_repost(self, story_id: int, outlet: str, url: str) -> None:
-        """Record that a story was republished (by another outlet); digests summarize these."""
+        """Record that a story was republished (by another outlet); digests summarize these.
+
+        Only a digest rule's matched stories are recorded: no digest reads any other repost
+        (each rule's first period starts after the reposts recorded before it), so the state
+        does not keep one row per repost for nothing.
+        """
         with self.storage.transaction():
-            self.tables.add_repost(story_id, outlet, url, self._now_ms())
+            if any(self.tables.matched(rule, story_id) for rule in self._digest_rules):
+                self.tables.add_repost(story_id, outlet, url, self._now_ms())
 
     def _queue(
         self,

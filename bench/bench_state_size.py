@@ -34,7 +34,12 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-OUTLETS = {"rfi": "www.rfi.fr", "voa": "www.voachinese.com", "dw": "www.dw.com"}
+OUTLETS = {
+    "rfi": "www.rfi.fr",
+    "voa": "www.voachinese.com",
+    "dw": "www.dw.com",
+    "epochtimes": "www.epochtimes.com",
+}
 BOILER = "<p>（本文转载自合作媒体，版权归原作者所有。）</p>"
 
 
@@ -63,16 +68,19 @@ def _workload(n: int, seed: int = 7):  # noqa: ANN202 - runs on old trees too: p
         shift = s // len(base)
         title = _shift(real.title, shift * 97) if shift else real.title
         body = _shift(real.body, shift * 97) if shift else real.body
-        outlet = names[s % len(names)]
-        url = f"https://{OUTLETS[outlet]}/{shift}/{urlsplit(real.url).path.strip('/')[-40:]}-{s}"
+        # The real URL (a moved copy: its path with the round appended), its outlet by host.
+        parts = urlsplit(real.url)
+        outlet = next((n for n, host in OUTLETS.items() if host == parts.netloc), names[0])
+        path = parts.path.rstrip("/") + (f"-v{shift}" if shift else "")
+        url = f"https://{parts.netloc}{path}"
         ts = real.ts + shift * 60_000
         if v == 0:
             yield outlet, url, title, body, ts, True
             continue
         paras = [p + "</p>" for p in body.split("</p>") if p.strip()] or [body]
         kind = rng.choice(["repost", "drop", "add", "summary", "script", "edition"])
-        other = names[(s + v) % len(names)]
-        there = f"https://{OUTLETS[other]}/repost/{s}-{v}"
+        other = names[(names.index(outlet) + v) % len(names)]
+        there = f"https://{OUTLETS[other]}/repost{path}-{v}"
         full = True
         if kind == "repost":
             body = body + BOILER
@@ -158,7 +166,7 @@ def build(code_root: Path, workdir: Path, n: int) -> dict[str, object]:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("VACUUM")
     sizes = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
-    stories = conn.execute("SELECT COUNT(*) FROM items WHERE path IS NOT NULL").fetchone()[0]
+    stories = conn.execute("SELECT COUNT(DISTINCT path) FROM items").fetchone()[0]
     conn.close()
     result.update(sizes=sizes, total=db.stat().st_size, items=n, stories=stories)
     return result

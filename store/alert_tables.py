@@ -110,6 +110,13 @@ class AlertTables:
         )
         return bool(cur.rowcount == 1)
 
+    def matched(self, rule: str, story_id: int) -> bool:
+        """Whether a story matched a rule."""
+        row = self.conn.execute(
+            "SELECT 1 FROM alerts_matches WHERE rule = ? AND story_id = ?", (rule, story_id)
+        ).fetchone()
+        return row is not None
+
     def set_match_events(self, event_id: int, rule: str, story_ids: list[int]) -> None:
         """Say which event (an alert or a digest) carried these matches."""
         self.conn.executemany(
