@@ -66,6 +66,9 @@ class Document:
     seen_ms: int
     full_text: bool
     body: Body | None = field(default=None, repr=False, compare=False)  # body_html parsed
+    # The key is the URL the items table keeps for this canonical URL (the ingest step's
+    # stories): it is not stored a second time.
+    key_in_items: bool = False
 
     def content(self) -> Body:
         """The body's one document (given by the caller, else made here)."""
@@ -312,7 +315,7 @@ class DedupEngine:
         with self.storage.transaction():
             item_id = self.tables.add_item(
                 NewDedupItem(
-                    key=doc.key,
+                    key=None if doc.key_in_items else doc.key,
                     canonical_url=doc.canonical_url,
                     story_id=decision.story_id,
                     kind=decision.kind,

@@ -103,7 +103,7 @@ def merges(conn: sqlite3.Connection) -> list[Merge]:
         FROM dedup_items d
         JOIN items s ON s.id = (SELECT MIN(id) FROM items WHERE story_id = d.story_id)
         JOIN dedup_items f ON f.id = (SELECT MIN(id) FROM dedup_items WHERE story_id = d.story_id)
-        LEFT JOIN items i ON i.url = d.key AND d.kind = 'repost'
+        LEFT JOIN items i ON i.canonical_url = d.canonical_url AND d.kind = 'repost'
         WHERE d.kind IN ('repost', 'revision')
         ORDER BY d.kind, d.id
         """

@@ -8,7 +8,8 @@ Nothing is stored twice (issue 13, state <= 1.5 KB per story):
   dedup_stories(id, item_id, key '', best_len, best_full_text, created_ms)
   dedup_items(id, url_hash, key, canonical_url, story_id, kind, outlet, seen_ms, title_hash,
               text_hash, text_len, full_text, matched_id, matched_key, scores, shingles, sketch)
-      -- the title is the items table's (and the archive's): only its hash, to tell an edited
+      -- key NULL: the items table's URL for this canonical URL (the ingest step's items);
+         the title is the items table's (and the archive's): only its hash, to tell an edited
          title; the text hash is 64 bits, not 40 hex characters; the matched item is its id
          (matched_key: only rows from before); scores are compact JSON; the sketch is packed
          (store/compact.py); the canonical URL is looked up by its 64-bit hash
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS dedup_stories (
     id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, key TEXT NOT NULL,
     best_len INTEGER NOT NULL, best_full_text INTEGER NOT NULL, created_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dedup_items (
-    id INTEGER PRIMARY KEY, url_hash INTEGER NOT NULL, key TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, url_hash INTEGER NOT NULL, key TEXT,
     canonical_url TEXT NOT NULL, story_id INTEGER, kind TEXT NOT NULL, outlet TEXT NOT NULL,
     seen_ms INTEGER NOT NULL, title_hash INTEGER NOT NULL, text_hash INTEGER NOT NULL,
     text_len INTEGER NOT NULL, full_text INTEGER NOT NULL, matched_id INTEGER,
@@ -56,6 +57,9 @@ CREATE TABLE IF NOT EXISTS dedup_meta (name TEXT PRIMARY KEY, value TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS dedup_fingerprints (
     item_id INTEGER PRIMARY KEY, simhash INTEGER NOT NULL, anchors BLOB NOT NULL);
 """
+
+# The items row of a dedup row's canonical URL: its URL is the key when the key is NULL.
+_ITEM_URL = "LEFT JOIN items it ON it.canonical_url = d.canonical_url"
 
 _TWO63 = 1 << 63
 _TWO64 = 1 << 64
@@ -85,7 +89,7 @@ def decode_scores(text: str) -> dict[str, float]:
 class NewDedupItem:
     """What the engine records about one item it classified."""
 
-    key: str
+    key: str | None  # None: the items table holds it (its URL for this canonical URL)
     canonical_url: str
     story_id: int | None
     kind: str
@@ -181,8 +185,9 @@ class DedupTables:
     def latest_by_url(self, canonical_url: str, title: str, text_hash: str) -> UrlRecord | None:
         """The latest item of a canonical URL, compared with a new title and text hash."""
         row = self.conn.execute(
-            "SELECT id, key, story_id, title_hash, text_hash, text_len FROM dedup_items"
-            " WHERE url_hash = ? AND canonical_url = ? ORDER BY id DESC LIMIT 1",
+            "SELECT d.id, COALESCE(d.key, it.url, ''), d.story_id, d.title_hash, d.text_hash,"
+            f" d.text_len FROM dedup_items d {_ITEM_URL}"
+            " WHERE d.url_hash = ? AND d.canonical_url = ? ORDER BY d.id DESC LIMIT 1",
             (hash64(canonical_url), canonical_url),
         ).fetchone()
         if row is None:
@@ -200,7 +205,9 @@ class DedupTables:
     def item_ref(self, item_id: int) -> tuple[str, int] | None:
         """(key, story id) of a stored item."""
         row = self.conn.execute(
-            "SELECT key, story_id FROM dedup_items WHERE id = ?", (item_id,)
+            f"SELECT COALESCE(d.key, it.url, ''), d.story_id FROM dedup_items d {_ITEM_URL}"
+            " WHERE d.id = ?",
+            (item_id,),
         ).fetchone()
         return None if row is None else (str(row[0]), int(row[1]))
 
@@ -307,11 +314,12 @@ class DedupTables:
     def members(self, story_id: int) -> list[MemberRecord]:
         """Every item of a story, first seen first, with its provenance."""
         rows = self.conn.execute(
-            "SELECT d.id, d.key, d.kind, d.outlet, d.canonical_url, d.seen_ms,"
-            " COALESCE(it.title, ''), d.text_len, d.full_text,"
-            " COALESCE(m.key, d.matched_key), d.scores FROM dedup_items d"
+            "SELECT d.id, COALESCE(d.key, it.url, ''), d.kind, d.outlet, d.canonical_url,"
+            " d.seen_ms, COALESCE(it.title, ''), d.text_len, d.full_text,"
+            " COALESCE(m.key, mi.url, d.matched_key), d.scores"
+            f" FROM dedup_items d {_ITEM_URL}"
             " LEFT JOIN dedup_items m ON m.id = d.matched_id"
-            " LEFT JOIN items it ON it.canonical_url = d.canonical_url"
+            " LEFT JOIN items mi ON mi.canonical_url = m.canonical_url AND m.key IS NULL"
             " WHERE d.story_id = ? ORDER BY d.id",
             (story_id,),
         ).fetchall()
