@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.urls import canonical_url as to_canonical
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
@@ -138,12 +140,18 @@ class ItemState:
             (canonical_url,),
         ).fetchone()
         if row is None and guid:
-            row = self.conn.execute(
-                "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
+            # A GUID equal to its row's URL is stored as '' (not a second copy of the URL):
+            # that row is found by its canonical URL and its URL.
+            rows = self.conn.execute(
+                "SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
                 " FROM items WHERE guid = ? AND outlet = ?"
-                " AND (guid_scope IS ? OR guid_scope IS NULL) ORDER BY id LIMIT 1",
-                (guid, outlet, guid_scope),
-            ).fetchone()
+                " AND (guid_scope IS ? OR guid_scope IS NULL)"
+                " UNION ALL SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms,"
+                " story_id, path FROM items WHERE canonical_url = ? AND guid = '' AND url = ?"
+                " AND outlet = ? AND (guid_scope IS ? OR guid_scope IS NULL)",
+                (guid, outlet, guid_scope, to_canonical(guid), guid, outlet, guid_scope),
+            ).fetchall()
+            row = min(rows)[1:] if rows else None
         return SeenItem(*row) if row else None
 
     def is_seen(self, canonical_url: str) -> bool:
@@ -163,7 +171,7 @@ class ItemState:
             " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 item.canonical_url,
-                guid,
+                "" if guid and guid == item.url else guid,  # '': the GUID is the URL (lookup)
                 guid_scope if guid else None,
                 item.outlet,
                 item.url,
