@@ -281,7 +281,7 @@ class DedupEngine:
             raise KeyError(f"dedup item {item_id} is not stored")
         anchors = record.anchors
         if record.sketch is not None and record.shingles is not None:
-            sketch = Sketch(record.shingles, record.sketch)
+            sketch = Sketch.from_stored(record.shingles, record.sketch, record.sketch_dropped)
         elif record.legacy_text is not None:  # a row from before sketches: its text is there
             old = zlib.decompress(record.legacy_text).decode("utf-8")
             sketch = sketch_of(verification_features(old, 0, self.config).shingles)
@@ -312,6 +312,7 @@ class DedupEngine:
         """Record `doc` with its decision; returns its story id."""
         feats = decision.features or features_of_body(doc.content(), doc.title, self.config)
         sketch = sketch_of(feats.shingles)
+        kept, dropped = sketch.to_stored()
         with self.storage.transaction():
             item_id = self.tables.add_item(
                 NewDedupItem(
@@ -328,7 +329,8 @@ class DedupEngine:
                     matched_id=decision.matched_id,
                     scores=decision.scores,
                     shingles=sketch.shingles,
-                    sketch=sketch.values,  # no second copy of the text: verification needs this
+                    sketch=kept,  # no second copy of the text: verification needs this
+                    sketch_dropped=dropped,
                 )
             )
             story_id = decision.story_id

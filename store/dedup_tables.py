@@ -70,6 +70,11 @@ def to_signed(value: int) -> int:
     return value - _TWO64 if value >= _TWO63 else value
 
 
+def pack_sketch(values: np.ndarray, dropped: int) -> bytes:
+    """A sketch's storage form: the bits dropped from each value, then the packed values."""
+    return bytes([dropped]) + pack_sorted(values)
+
+
 def encode_scores(scores: dict[str, float]) -> str:
     """Scores as compact JSON (whole numbers without a fraction)."""
     compact = {k: int(v) if float(v).is_integer() else v for k, v in scores.items()}
@@ -102,7 +107,8 @@ class NewDedupItem:
     matched_id: int | None
     scores: dict[str, float]
     shingles: int
-    sketch: np.ndarray  # sorted unique uint32 sketch hashes
+    sketch: np.ndarray  # sorted uint32 sketch values, their low `sketch_dropped` bits cut off
+    sketch_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class StoredRecord:
 
     shingles: int | None
     sketch: np.ndarray | None  # None: a row from before sketches, see `legacy_text`
+    sketch_dropped: int  # low bits cut off each sketch value before storing
     legacy_text: bytes | None  # zlib text of a row from before sketches
     anchors: bytes | None  # its index anchors (None: not indexed)
 
@@ -223,7 +230,8 @@ class DedupTables:
         shingles, blob, text, anchors = row
         return StoredRecord(
             None if shingles is None else int(shingles),
-            None if blob is None else unpack_sorted(bytes(blob)),
+            None if blob is None else unpack_sorted(bytes(blob)[1:]),
+            0 if blob is None else bytes(blob)[0],
             None if text is None else bytes(text),
             None if anchors is None else bytes(anchors),
         )
@@ -265,7 +273,7 @@ class DedupTables:
                 item.matched_id,
                 encode_scores(item.scores),
                 item.shingles,
-                pack_sorted(item.sketch),
+                pack_sketch(item.sketch, item.sketch_dropped),
             ),
         ).fetchone()
         return int(row[0])

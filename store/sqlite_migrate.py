@@ -14,8 +14,8 @@ import sqlite3
 
 import numpy as np
 
-from store.compact import hash64, hex64, pack_sorted
-from store.dedup_tables import DEDUP_SCHEMA, decode_scores, encode_scores
+from store.compact import hash64, hex64
+from store.dedup_tables import DEDUP_SCHEMA, decode_scores, encode_scores, pack_sketch
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _dedup_items_v3(conn: sqlite3.Connection) -> None:
         ) in rows:
             packed = None
             if sketch is not None:
-                packed = pack_sorted(np.frombuffer(bytes(sketch), dtype="<u4"))
+                packed = pack_sketch(np.frombuffer(bytes(sketch), dtype="<u4"), 0)
             if text:  # a row from before sketches: its text is what verification reads
                 texts.append((item_id, bytes(text)))
             new_rows.append(

@@ -14,9 +14,9 @@ from conf.dedup import DedupConfig
 from dedup.clusters import load_cluster
 from dedup.compare import features_of_html
 from dedup.engine import DedupEngine, Document
-from dedup.sketch import sketch_of, sketch_overlap
+from dedup.sketch import SKETCH_DROP, sketch_of, sketch_overlap
 from dedup.verify import overlap
-from store.compact import unpack_sorted
+from store.compact import pack_sorted, unpack_sorted
 from store.imports import read_item_file
 from store.urls import canonical_url
 
@@ -92,9 +92,10 @@ def test_new_rows_keep_a_sketch_not_the_text_and_find_reposts(tmp_path: Path) ->
     ).fetchone()
     feats = features_of_html(read_item_file(TEXT / "feed_n12428731.md").body, "", DedupConfig())
     assert shingles == feats.shingles.size
-    values = sketch_of(feats.shingles).values
-    assert np.array_equal(unpack_sorted(blob), values)  # lossless
-    assert len(blob) < 0.85 * 4 * values.size  # packed: fewer than 32 bits per value
+    stored = sketch_of(feats.shingles).stored()
+    assert blob[0] == stored.dropped == SKETCH_DROP
+    assert np.array_equal(unpack_sorted(blob[1:]) << SKETCH_DROP, stored.values)
+    assert len(blob) < 0.6 * 4 * stored.values.size  # packed: under 20 bits per value
     fresh = DedupEngine(sqlite3.connect(tmp_path / "state.db"), DedupConfig())
     mirror = fresh.classify(_doc("mirror_n12428731.md", url="https://mirror/1"))
     assert mirror.kind == "repost" and mirror.story_id == first.story_id
@@ -190,3 +191,20 @@ def test_old_texts_still_refingerprint_when_the_settings_change(tmp_path: Path) 
     assert changed.classify(_doc("mirror_n12428731.md", url="https://m/2")).kind == "repost"
     after = old.execute("SELECT simhash FROM dedup_fingerprints ORDER BY item_id").fetchall()
     assert after != before
+
+
+@pytest.mark.parametrize("top", [2, 300, 2**18, 2**32 - 1])
+def test_packed_sorted_values_read_back_exactly(top: int) -> None:
+    rng = np.random.default_rng(top)
+    for n in (0, 1, 5, 128, 700):
+        values = np.sort(rng.integers(0, top, size=n, dtype=np.uint64)).astype(np.uint32)
+        assert np.array_equal(unpack_sorted(pack_sorted(values)), values)  # repeats too
+
+
+def test_a_stored_sketch_decides_as_the_full_one_on_real_pairs() -> None:
+    feed = features_of_html(read_item_file(TEXT / "feed_n12428731.md").body, "", DedupConfig())
+    mirror = features_of_html(read_item_file(TEXT / "mirror_n12428731.md").body, "", DedupConfig())
+    full, kept = sketch_of(feed.shingles), sketch_of(feed.shingles).stored()
+    a, _ = sketch_overlap(mirror.shingles, full)
+    b, _ = sketch_overlap(mirror.shingles, kept)
+    assert abs(a.containment - b.containment) < 0.02 and b.containment >= 0.8
