@@ -348,6 +348,27 @@ class DedupTables:
             for r in rows
         ]
 
+    def merges(self) -> list[tuple[str, str, str, str, str, bool, bool]]:
+        """Every repost and revision: (kind, outlet, its title, the story's outlet and title,
+        title changed, text changed), against the story's first item; reposts first."""
+        rows = self.conn.execute(
+            """
+            SELECT d.kind, d.outlet, COALESCE(i.title, s.title), s.outlet, s.title,
+                   d.title_hash <> f.title_hash, d.text_hash <> f.text_hash
+            FROM dedup_items d
+            JOIN items s ON s.id = (SELECT MIN(id) FROM items WHERE story_id = d.story_id)
+            JOIN dedup_items f
+              ON f.id = (SELECT MIN(id) FROM dedup_items WHERE story_id = d.story_id)
+            LEFT JOIN items i ON i.canonical_url = d.canonical_url AND d.kind = 'repost'
+            WHERE d.kind IN ('repost', 'revision')
+            ORDER BY d.kind, d.id
+            """
+        ).fetchall()
+        return [
+            (str(a), str(b), str(c), str(d), str(e), bool(f), bool(g))
+            for a, b, c, d, e, f, g in rows
+        ]
+
     def rows_after(self, after_id: int) -> list[tuple[int, int | None, str]]:
         """(id, story id, kind) of the items recorded after `after_id`, in order."""
         rows = self.conn.execute(
