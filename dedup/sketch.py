@@ -11,8 +11,8 @@ it through the smaller text's side (Broder's containment from a shared hash rang
 fully contained in the other is always found fully contained (its sample lies inside the
 other's), so copies and summaries are never lost to sampling.
 
-Stored packed, without the values' low SKETCH_DROP bits (`Sketch.stored`): about 1.6 bytes
-per kept value, instead of the whole compressed text.
+Stored packed, without the values' low SKETCH_DROP bits (`Sketch.stored`): 1.2-1.7 bytes per
+kept value, instead of the whole compressed text.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ class Sketch:
         """The form the state keeps: the values without their SKETCH_DROP low bits.
 
         A value is only ever compared for equality with the new text's hashes cut the same
-        way. ~128 values below a bound near 2**30 then fall in ~2**18 slots: about one
-        spurious common value in 13 comparisons, under one point of containment; a short text
-        kept whole spreads over 2**20 slots. The values pack into ~1.6 bytes each instead of
+        way. ~128 values below a bound of 2**28 to 2**30 then fall in 2**16 to 2**18 slots:
+        0.06-0.25 spurious common values per comparison (one value is 1/128 of containment);
+        a short text kept whole spreads over 2**20 slots. The values pack into 1.2-1.7 bytes each instead of
         ~3 (store/compact.py). The evaluation table is unchanged (bench/dedup_eval.py; 8 and
         16 bits measured too: unchanged, and one borderline pair more merged).
         """
