@@ -74,7 +74,7 @@ def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
 def list_alerts(conn: sqlite3.Connection, limit: int = 20) -> str:
     """The most recent alerts with each channel's delivery state, newest first."""
     tables = SQLiteState.on(conn).alerts
-    events = tables.recent_events(max(1, limit))
+    events = [(i, kind, title, ms) for i, kind, _, title, _, ms in tables.events(max(1, limit))]
     if not events:
         return "no alerts yet"
     lines = []

@@ -259,13 +259,24 @@ class AlertTables:
 
     # -- reading (the alerts command, the web view) ------------------------------------------
 
-    def recent_events(self, limit: int) -> list[tuple[int, str, str, int]]:
-        """(id, kind, title, created ms) of the newest events."""
+    def events(
+        self, limit: int, kind: str | None = None
+    ) -> list[tuple[int, str, str | None, str, str, int]]:
+        """(id, kind, rule, title, body, created ms) of the newest events (of one kind)."""
+        where, params = ("WHERE kind = ? ", [kind]) if kind else ("", [])
         rows = self.conn.execute(
-            "SELECT id, kind, title, created_ms FROM alerts_events ORDER BY id DESC LIMIT ?",
-            (limit,),
+            f"SELECT id, kind, rule, title, body, created_ms FROM alerts_events {where}"
+            "ORDER BY id DESC LIMIT ?",
+            (*params, limit),
         ).fetchall()
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def health_of(self, outlet: str) -> str | None:
+        """An outlet's health state (JSON), None before its first check."""
+        row = self.conn.execute(
+            "SELECT state FROM alerts_health WHERE outlet = ?", (outlet,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def deliveries(self, event_id: int) -> list[tuple[str, str, int, int, str | None, int | None]]:
         """(channel, state, attempts, next attempt ms, last error, sent ms) per outbox row."""

@@ -369,6 +369,15 @@ class DedupTables:
             for a, b, c, d, e, f, g in rows
         ]
 
+    def outlet_stories(self, outlet: str) -> tuple[int, int]:
+        """(stories an outlet brought first, of them still known only by a summary)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), SUM(CASE WHEN s.best_full_text = 0 THEN 1 ELSE 0 END)"
+            " FROM dedup_stories s JOIN dedup_items i ON i.id = s.item_id WHERE i.outlet = ?",
+            (outlet,),
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
     def rows_after(self, after_id: int) -> list[tuple[int, int | None, str]]:
         """(id, story id, kind) of the items recorded after `after_id`, in order."""
         rows = self.conn.execute(

@@ -97,6 +97,7 @@ def test_dedup_classifies_commits_and_reloads_on_postgresql(pg_url: str) -> None
         assert len(fresh.index) == 2
         cluster = load_cluster(store.dedup, first.story_id or 0)
         assert cluster is not None and [m.kind for m in cluster.members] == ["new", "repost"]
+        assert store.dedup.outlet_stories("epochtimes") == (1, 0)
     finally:
         store.close()
 
@@ -128,6 +129,8 @@ def test_alert_rows_and_claims_on_postgresql(pg_url: str) -> None:
         a.mark_sent(due[0], 1, 40)
         assert a.pending_count() == 1 and a.matches_after(0) == [(1, "r", 1)]
         assert [d[1] for d in a.deliveries(event)] == ["sent", "pending"]
+        assert [e[0] for e in a.events(5, "match")] == [event] and a.events(5, "digest") == []
+        assert a.health_of("rfi") == '{"active": []}' and a.health_of("dw") is None
     finally:
         first.close()
         second.close()

@@ -302,18 +302,11 @@ class StateReader:
             for feed in feeds:
                 self._fill_feed(feed)
         if self.has("dedup_stories"):
-            row = self.conn.execute(
-                "SELECT COUNT(*), SUM(s.best_full_text = 0) FROM dedup_stories s"
-                " JOIN dedup_items i ON i.id = s.item_id WHERE i.outlet = ?",
-                (name,),
-            ).fetchone()
-            status.stories, status.summary_only = int(row[0] or 0), int(row[1] or 0)
+            status.stories, status.summary_only = DedupTables(self.conn).outlet_stories(name)
         if self.has("alerts_health"):
-            row = self.conn.execute(
-                "SELECT state FROM alerts_health WHERE outlet = ?", (name,)
-            ).fetchone()
-            if row:
-                active = _json_dict(row[0]).get("active", [])
+            state = AlertTables(self.conn).health_of(name)
+            if state is not None:
+                active = _json_dict(state).get("active", [])
                 status.health = [str(c) for c in active] if isinstance(active, list) else []
         return status
 
@@ -351,25 +344,11 @@ class StateReader:
         """The newest alerts (optionally of one kind: match, repost, digest, health), with deliveries."""
         if not self.has("alerts_events"):
             return []
-        sql = "SELECT id, kind, rule, title, body, created_ms FROM alerts_events"
-        params: list[Any] = []
-        if kind:
-            sql += " WHERE kind = ?"
-            params.append(kind)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(max(1, limit))
-        events = self.conn.execute(sql, params).fetchall()
+        tables = AlertTables(self.conn)
         out = []
-        for event_id, ev_kind, rule, title, body, created_ms in events:
+        for event_id, ev_kind, rule, title, body, created_ms in tables.events(max(1, limit), kind):
             deliveries = (
-                [
-                    Delivery(*row)
-                    for row in self.conn.execute(
-                        "SELECT channel, state, attempts, next_attempt_ms, last_error, sent_ms"
-                        " FROM alerts_outbox WHERE event_id = ? ORDER BY channel",
-                        (event_id,),
-                    )
-                ]
+                [Delivery(*row) for row in tables.deliveries(event_id)]
                 if self.has("alerts_outbox")
                 else []
             )
