@@ -54,7 +54,12 @@ def _dedup_items_v3(conn: sqlite3.Connection) -> None:
     if "title" not in old:
         return  # another process migrated it while we waited for the lock
     count = conn.execute("SELECT COUNT(*) FROM dedup_items").fetchone()[0]
-    logger.info("state: migrating %d dedup rows to the compact layout", count)
+    logger.warning(
+        "state: migrating %d dedup rows to the compact layout (about %d s, once, in one"
+        " transaction: other processes' writes wait)",
+        count,
+        count // 10_000,
+    )
     conn.execute("ALTER TABLE dedup_items RENAME TO dedup_items_old")
     conn.execute("DROP INDEX IF EXISTS dedup_items_url")
     conn.execute("DROP INDEX IF EXISTS dedup_items_story")
