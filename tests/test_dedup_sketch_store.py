@@ -208,3 +208,18 @@ def test_a_stored_sketch_decides_as_the_full_one_on_real_pairs() -> None:
     a, _ = sketch_overlap(mirror.shingles, full)
     b, _ = sketch_overlap(mirror.shingles, kept)
     assert abs(a.containment - b.containment) < 0.02 and b.containment >= 0.8
+
+
+def test_the_web_reads_an_old_layout_without_failing_until_a_writer_migrates_it(
+    tmp_path: Path,
+) -> None:
+    from web.queries import StateReader
+
+    old, _ = _old_state(tmp_path / "old.db", sketches=True)
+    reader = StateReader.open(tmp_path / "old.db")
+    assert reader.members(1) == []  # read-only: no migration, no error
+    reader.close()
+    DedupEngine(old, DedupConfig())  # a writer opens it: migrated
+    reader = StateReader.open(tmp_path / "old.db")
+    assert [m.kind for m in reader.members(1)] == ["new", "repost"]
+    reader.close()

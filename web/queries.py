@@ -230,8 +230,12 @@ class StateReader:
         return [ItemRow(*row) for row in rows]
 
     def members(self, story_id: int) -> list[MemberRow]:
-        """What dedup recorded for a story: the story itself, then each item that joined it."""
-        if not self.has("dedup_items"):
+        """What dedup recorded for a story: the story itself, then each item that joined it.
+
+        Empty for a state in the layout of before the compact dedup rows: the web reads, never
+        migrates; the next crawl or the daemon brings it up to date (store/sqlite_migrate.py).
+        """
+        if not self.has("dedup_items") or self._old_dedup_layout():
             return []
         return [
             MemberRow(
@@ -249,6 +253,10 @@ class StateReader:
             )
             for m in DedupTables(self.conn).members(story_id)
         ]
+
+    def _old_dedup_layout(self) -> bool:
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(dedup_items)")}
+        return "url_hash" not in columns
 
     def rule_matches(self, story_id: int) -> list[RuleMatch]:
         """The watch rules a story matched."""
