@@ -69,11 +69,11 @@ def map_ddl(sql: str) -> str:
 
 @lru_cache(maxsize=2048)
 def to_postgres(sql: str) -> str:
-    """One statement as psycopg takes it: `?` -> `%s`, `%` -> `%%`, DDL types mapped."""
+    """One statement as psycopg takes it: `?` -> `%s` (not in quotes), `%` -> `%%`, DDL mapped."""
 
     def token(match: re.Match[str]) -> str:
-        if match.group(1):
-            return match.group(1)
+        if match.group(1):  # psycopg reads `%` even inside quotes and comments
+            return match.group(1).replace("%", "%%")
         return "%s" if match.group(2) else "%%"
 
     sql = _TOKENS.sub(token, sql)

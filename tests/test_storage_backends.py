@@ -281,9 +281,15 @@ def test_write_transactions_take_turns_on_both_backends(open_store: Opener) -> N
     assert order == ["first", "second"]
 
 
+def test_literals_with_percent_and_question_marks_pass_through(store: SQLStore) -> None:
+    row = store.connection.execute("SELECT 'a%b?', ? WHERE 'x' LIKE '%'", (7,)).fetchone()
+    assert tuple(row) == ("a%b?", 7)
+    assert tuple(store.connection.execute("SELECT '100%'").fetchone()) == ("100%",)
+
+
 def test_statements_are_rewritten_for_psycopg() -> None:
     assert to_postgres("SELECT a FROM t WHERE b = ? AND c LIKE '%?%' -- why?") == (
-        "SELECT a FROM t WHERE b = %s AND c LIKE '%?%' -- why?"
+        "SELECT a FROM t WHERE b = %s AND c LIKE '%%?%%' -- why?"
     )
     assert to_postgres("SELECT 100 % ?") == "SELECT 100 %% %s"
     ddl = map_ddl(
