@@ -7,9 +7,16 @@ advisory lock (as SQLite's BEGIN IMMEDIATE), and queue consumers skip rows anoth
 
 from __future__ import annotations
 
+import psycopg
+
+from conf.cluster import redact_password
 from store.pg import SCHEMA_LOCK, PgConnection
 from store.sqlstore import SQLStore
 from store.state import ensure_schema
+
+
+class StoreUnavailable(ConnectionError):
+    """The PostgreSQL server of the state store cannot be reached (one line, password hidden)."""
 
 
 class PostgresState(SQLStore):
@@ -18,7 +25,13 @@ class PostgresState(SQLStore):
     connection: PgConnection
 
     def __init__(self, url: str) -> None:
-        connection = PgConnection.connect(url)
+        try:
+            connection = PgConnection.connect(url)
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+            raise StoreUnavailable(
+                f"cannot open the state store at {redact_password(url)}: {reason}"
+            ) from None
         try:
             # Tables are created on first use; processes starting together take turns.
             with connection.transaction():
