@@ -85,13 +85,26 @@ class PgConnection:
 
     dialect = "postgresql"
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
-        self.raw = raw
+    def __init__(self, raw: psycopg.Connection[Any], url: str | None = None) -> None:
+        self._raw = raw
+        self._url = url
 
     @classmethod
     def connect(cls, url: str) -> PgConnection:
         """Open a connection in autocommit mode (statements outside a transaction commit)."""
-        return cls(psycopg.connect(url, autocommit=True, **CONNECT_OPTIONS))
+        return cls(psycopg.connect(url, autocommit=True, **CONNECT_OPTIONS), url)
+
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The psycopg connection; a new one when the last was lost (server restarted, killed).
+
+        The statement that met the lost connection failed and was not repeated (it may or may
+        not have committed: its caller decides); only the statements after it reconnect.
+        """
+        if self._raw.broken and self._url is not None:
+            self._raw.close()
+            self._raw = psycopg.connect(self._url, autocommit=True, **CONNECT_OPTIONS)
+        return self._raw
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self.raw.execute(to_postgres(sql), parameters)
@@ -111,7 +124,10 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+        return self._raw.info.transaction_status not in (
+            pq.TransactionStatus.IDLE,
+            pq.TransactionStatus.UNKNOWN,  # the connection was lost: nothing is open any more
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -133,4 +149,4 @@ class PgConnection:
             yield
 
     def close(self) -> None:
-        self.raw.close()
+        self._raw.close()

@@ -312,6 +312,26 @@ def test_an_unreachable_server_is_one_clear_line_without_the_password() -> None:
     assert "s3cret" not in message and "\n" not in message
 
 
+def test_a_lost_postgresql_connection_fails_one_statement_then_reconnects(
+    open_store: Opener,
+) -> None:
+    import psycopg
+
+    store, admin = open_store(), open_store()
+    if not isinstance(store.connection, PgConnection):
+        pytest.skip("SQLite has no server connection to lose")
+    store.items.record(_item(1), None)
+    backend = store.connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+    admin.connection.execute("SELECT pg_terminate_backend(?)", (backend,))  # as a restart does
+    with pytest.raises(psycopg.OperationalError):
+        store.items.count()  # this one met the dead connection: it fails, it is not repeated
+    assert not store.connection.in_transaction
+    assert store.items.count() == 1  # the next statement runs on a new connection
+    with store.transaction():
+        store.items.record(_item(2), None)
+    assert store.items.count() == 2
+
+
 def test_processes_starting_together_create_the_tables_once(open_store: Opener) -> None:
     errors: list[BaseException] = []
 
