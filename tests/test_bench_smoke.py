@@ -100,3 +100,19 @@ def test_poll_bench_measures_no_rows_and_no_files_for_restamped_feeds(tmp_path: 
     assert "feeds 0 parsed, 2 unchanged" in restamped["polls"][0]["outlets"][0]
     assert "0 seen, 4 unchanged" in trailer["polls"][0]["outlets"][0]
     assert "| **poll / first crawl** |" in bench_poll.table(r, "python bench/bench_poll.py")
+
+
+def test_storage_bench_prints_both_backends_side_by_side(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import bench_storage
+
+    assert bench_storage.main(["--pg", pg_url, "--items", "40", "--batch", "10"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "µs" not in line]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| record (batch per transaction)",
+        "| lookup (known URL)",
+        "| queue put + take/settle",
+    ]
+    assert "raw psycopg" in out
