@@ -2,8 +2,9 @@
 
 Typing protocols (as lemon24/reader's `_types.py`): callers (the ingest step and consumer, the
 crawl's queue pipeline, the conditional-GET middleware, the crawl, fetch and import commands)
-hold a `StateStorage` or one of its parts and never a database connection, so a PostgreSQL implementation can be added beside `store/sqlite.py` without
-touching them. SQLite, embedded, is the default.
+hold a `StateStorage` or one of its parts and never a database connection. SQLite, embedded,
+is the default (`store/sqlite.py`); PostgreSQL (`store/postgres.py`) runs the same SQL
+(`store.backends.open_storage` picks one).
 
 Behind the interface: seen items (`items`), crawl runs (`runs`), feed validators (`feeds`),
 the ingest queue and its outcomes (`queue`), the dedup index's tables (`dedup`,

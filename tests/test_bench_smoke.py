@@ -114,3 +114,19 @@ def test_state_size_bench_builds_and_measures_a_small_state(
     sizes = result["sizes"]
     assert isinstance(sizes, dict) and sizes["dedup_items"] > 0 and sizes["items"] > 0
     assert 0 < int(result["stories"]) <= 40  # type: ignore[call-overload]
+
+
+def test_storage_bench_prints_both_backends_side_by_side(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import bench_storage
+
+    assert bench_storage.main(["--pg", pg_url, "--items", "40", "--batch", "10"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "µs" not in line]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| record (batch per transaction)",
+        "| lookup (known URL)",
+        "| queue put + take/settle",
+    ]
+    assert "raw psycopg" in out
