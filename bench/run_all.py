@@ -39,6 +39,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
         ["--sizes", "1000,3000,10000"],
     ),
     ("6. Steady-state polling", ["bench_poll.py"], ["--polls", "1"]),
+    ("7. State size", ["bench_state_size.py"], ["--items", "2000"]),
 ]
 
 

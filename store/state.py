@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from store.sqlconn import Connection, is_postgres
+from store.urls import canonical_url as to_canonical
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -148,12 +149,18 @@ class ItemState:
             (canonical_url,),
         ).fetchone()
         if row is None and guid:
-            row = self.conn.execute(
-                "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
+            # A GUID equal to its row's URL is stored as '' (not a second copy of the URL):
+            # that row is found by its canonical URL and its URL.
+            rows = self.conn.execute(
+                "SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
                 " FROM items WHERE guid = ? AND outlet = ?"
-                " AND (guid_scope IS NOT DISTINCT FROM ? OR guid_scope IS NULL) ORDER BY id LIMIT 1",
-                (guid, outlet, guid_scope),
-            ).fetchone()
+                " AND (guid_scope IS NOT DISTINCT FROM ? OR guid_scope IS NULL)"
+                " UNION ALL SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms,"
+                " story_id, path FROM items WHERE canonical_url = ? AND guid = '' AND url = ?"
+                " AND outlet = ? AND (guid_scope IS NOT DISTINCT FROM ? OR guid_scope IS NULL)",
+                (guid, outlet, guid_scope, to_canonical(guid), guid, outlet, guid_scope),
+            ).fetchall()
+            row = min(rows)[1:] if rows else None
         return SeenItem(*row) if row else None
 
     def is_seen(self, canonical_url: str) -> bool:
@@ -174,7 +181,7 @@ class ItemState:
             " ON CONFLICT (canonical_url) DO NOTHING RETURNING id",
             (
                 item.canonical_url,
-                guid,
+                "" if guid and guid == item.url else guid,  # '': the GUID is the URL (lookup)
                 guid_scope if guid else None,
                 item.outlet,
                 item.url,

@@ -102,6 +102,20 @@ def test_poll_bench_measures_no_rows_and_no_files_for_restamped_feeds(tmp_path: 
     assert "| **poll / first crawl** |" in bench_poll.table(r, "python bench/bench_poll.py")
 
 
+def test_state_size_bench_builds_and_measures_a_small_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import bench_state_size
+
+    monkeypatch.setenv("FEEDWATCH_CORPUS", str(tmp_path / "no-corpus"))  # the child's corpus
+    result = bench_state_size.build(REPO, tmp_path, 40)
+    counts = result["counts"]
+    assert isinstance(counts, dict) and sum(counts.values()) == 40 and counts["new"] > 0
+    sizes = result["sizes"]
+    assert isinstance(sizes, dict) and sizes["dedup_items"] > 0 and sizes["items"] > 0
+    assert 0 < int(result["stories"]) <= 40  # type: ignore[call-overload]
+
+
 def test_storage_bench_prints_both_backends_side_by_side(
     pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
