@@ -34,9 +34,9 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
 
+from store.backends import open_storage
 from store.feeds import FeedState
 from store.feeds import FeedStateStore as FeedStateStore  # re-exported (tests, older callers)
-from store.sqlite import open_storage
 from store.storage import FeedStateStorage, StateStorage
 from store.unchanged import feed_digest
 

@@ -23,11 +23,11 @@ from ingest.ingestor import Story
 from ingest.payload import story_to_payload
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
+from store.backends import open_connection, open_storage
 from store.normalize import to_stored_item
 from store.queue import TokenOutcomes
 from store.sanitize import sanitized_document, strip_control_chars
-from store.sqlite import open_storage
-from store.state import now_ms, open_state
+from store.state import now_ms
 from store.storage import QueueStorage
 from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
@@ -53,7 +53,7 @@ class NormalizePipeline:
         # exists so that bench/bench_poll.py can measure the path without the check beside it.
         state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
         check = crawler.settings.getbool("FEEDWATCH_UNCHANGED_CHECK", True)
-        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db and check else None
+        self.unchanged = UnchangedCheck(open_connection(state_db)) if state_db and check else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
@@ -130,7 +130,7 @@ class StorePipeline:
         self._buffer_lock = threading.Lock()
         self._flushes: list[Future[None]] = []
         self.thread = SerialThread("feedwatch-store")
-        self.storage = self.thread.call(open_storage, self.config.state_db)
+        self.storage = self.thread.call(open_storage, self.config.state_target)
         self.queue: QueueStorage = self.storage.queue
 
     @classmethod

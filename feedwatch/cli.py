@@ -399,11 +399,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = DaemonOptions(announce=None if args.quiet else announce)
     config = _config(args)
     check_paths(config)
-    if args.role == "ingest":
-        raise UsageError(
-            "--role ingest: not available yet: crawl workers still ingest in their own crawl"
-            " process (docs/CLUSTER.md, what is not on PostgreSQL yet)"
-        )
     if config.postgres_url is None:
         if args.role != "all":
             raise UsageError(
@@ -419,8 +414,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not config.outlets or not any(o.enabled for o in config.outlets.values()):
         raise UsageError("no enabled outlets in the config: nothing to schedule")
-    if args.role in ("worker", "all"):
-        _rebuild_lost_state(config)  # this machine's SQLite state and archive
     url = config.postgres_url
     return run_roles(config, args.config, args.role, lambda: PgCluster(url), options)
 

@@ -32,16 +32,6 @@ def test_a_cluster_role_on_sqlite_is_refused_in_one_line(
     assert "needs a cluster: set state_db: postgresql://" in err
 
 
-def test_the_ingest_role_says_it_is_not_there_yet(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = "postgresql://fw@127.0.0.1:9/fw"
-    code = main(["run", "--role", "ingest", "--config", str(config(tmp_path, url))])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1
-    assert "--role ingest: not available yet" in err
-
-
 def test_status_of_an_unreachable_cluster_is_one_line_and_unhealthy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,6 +29,8 @@ def server() -> Iterator[FeedServer]:
 
 
 def assert_every_entry_stored_once(cluster: Cluster) -> None:
+    # A worker's job is done when its crawl has queued its stories; the ingest role settles them.
+    wait_for("the ingest queue to empty", lambda: cluster.queued() == 0, 60, cluster.logs)
     expected = sorted(link for feed in cluster.feeds for link in feed_links(feed))
     stored = sorted(cluster.stored_urls())
     assert stored == expected, cluster.logs()  # none lost, none doubled
@@ -62,6 +64,7 @@ def test_a_worker_killed_mid_crawl_hands_its_job_on_after_the_lease(
     finally:
         state.close()
     try:
+        cluster.start("i1", "ingest")
         cluster.start("w1", "worker")
         wait_for("w1 to claim the job", lambda: cluster.jobs()[0][2] == "running", 30, cluster.logs)
         wait_for(
@@ -111,6 +114,7 @@ def test_a_killed_scheduler_is_replaced_within_one_interval(
         s1 = cluster.start("s1", "scheduler")
         wait_for("s1 to lead", lambda: leader_pid(cluster) == s1.pid, 30, cluster.logs)
         s2 = cluster.start("s2", "scheduler")
+        cluster.start("i1", "ingest")
         cluster.start("w1", "worker")
         wait_for(
             "the first crawls",
@@ -160,6 +164,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
         server.set_fault(f"/{name}.xml", stall=4, times=1)  # crawls running at the restart
     try:
         cluster.start("s1", "scheduler")
+        cluster.start("i1", "ingest")
         w1, w2 = cluster.start("w1", "worker"), cluster.start("w2", "worker")
         wait_for(
             "two crawls in progress",
@@ -182,7 +187,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
             return (
                 len(jobs) == 4
                 and all(j[2] == "done" for j in jobs)
-                and len(fresh) == 3
+                and len(fresh) == 4
                 and any(m[2] == "leader" for m in fresh)
             )
 
@@ -197,7 +202,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
     assert set(codes.values()) == {0}, cluster.logs()
 
 
-def test_role_all_on_postgresql_is_a_scheduler_and_a_worker_in_one_process(
+def test_role_all_on_postgresql_is_a_scheduler_a_worker_and_an_ingest_in_one_process(
     tmp_path: Path, pg_url: str, server: FeedServer
 ) -> None:
     cluster = Cluster(tmp_path, pg_url, server, outlets=2, lease=10)
@@ -210,7 +215,11 @@ def test_role_all_on_postgresql_is_a_scheduler_and_a_worker_in_one_process(
             cluster.logs,
         )
         roles = sorted((role, pid, detail) for role, pid, detail, _ in cluster.members())
-        assert roles == [("scheduler", both.pid, "leader"), ("worker", both.pid, "idle")]
+        assert roles == [
+            ("ingest", both.pid, "consuming"),
+            ("scheduler", both.pid, "leader"),
+            ("worker", both.pid, "idle"),
+        ]
         assert_every_entry_stored_once(cluster)
     finally:
         codes = cluster.stop_all()
