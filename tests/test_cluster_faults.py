@@ -225,3 +225,45 @@ def test_role_all_on_postgresql_is_a_scheduler_a_worker_and_an_ingest_in_one_pro
         codes = cluster.stop_all()
     assert codes["all"] == 0, cluster.logs()
     assert cluster.members() == []  # a clean stop removes its heartbeat rows
+
+
+def test_a_killed_ingest_consumer_is_replaced_by_its_standby_and_nothing_is_lost(
+    tmp_path: Path, pg_url: str, server: FeedServer
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, server, outlets=4, lease=10)
+    try:
+        i1 = cluster.start("i1", "ingest")
+
+        def consuming() -> list[int]:
+            return [
+                pid
+                for _, pid, detail, age in cluster.members()
+                if detail == "consuming" and age < 3
+            ]
+
+        wait_for("i1 to consume", lambda: consuming() == [i1.pid], 30, cluster.logs)
+        i2 = cluster.start("i2", "ingest")
+        wait_for(
+            "i2 to wait as a standby",
+            lambda: ("ingest", i2.pid, "standby") in [m[:3] for m in cluster.members()],
+            30,
+            cluster.logs,
+        )
+        cluster.start("s1", "scheduler")
+        cluster.start("w1", "worker")
+        # Killed as soon as it has stored something: the crawls are still queueing.
+        wait_for("i1 to store something", lambda: cluster.stored_urls(), 60, cluster.logs)
+        cluster.kill("i1")
+        killed = time.monotonic()
+        wait_for("i2 to take over", lambda: consuming() == [i2.pid], 15, cluster.logs)
+        print(f"\ni2 consumes {time.monotonic() - killed:.1f} s after i1 was killed")
+        wait_for(
+            "every crawl",
+            lambda: len(cluster.jobs()) == 4 and all(j[2] == "done" for j in cluster.jobs()),
+            60,
+            cluster.logs,
+        )
+        assert_every_entry_stored_once(cluster)
+    finally:
+        codes = cluster.stop_all()
+    assert codes["i2"] == 0, cluster.logs()
