@@ -420,14 +420,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from scheduler.status import status_report
-    from store.state import open_state
+    from store.backends import open_connection
 
     config = _config(args)
     if args.max_failures < 1:
         raise UsageError("--max-failures must be 1 or more")
-    check_state_db(config.state_db)
-    conn = open_state(config.state_db)
-    text, code = status_report(config, conn, args.max_failures)
+    if config.postgres_url is None:
+        check_state_db(config.state_db)
+    try:
+        conn = open_connection(config.state_target)
+    except ConnectionError as exc:  # PostgreSQL unreachable: one line, then the cluster's
+        text, code = f"state: {exc}", 1
+    else:
+        try:
+            text, code = status_report(config, conn, args.max_failures)
+        finally:
+            conn.close()
     print(text)
     if config.postgres_url is not None:
         from scheduler.clusterstatus import cluster_report

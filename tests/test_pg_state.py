@@ -99,3 +99,15 @@ def test_a_crawl_with_the_state_on_postgresql_keeps_all_of_it_there(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 new items" in again.stdout, again.stdout
     assert len(rows(pg_url, "SELECT url FROM items")) == len(links)
+    # `status` reads the outlet part from PostgreSQL too (the cluster part says no roles run).
+    report = subprocess.run(
+        [sys.executable, "-m", "feedwatch", "status", "--config", str(config)],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ", ok, took" in report.stdout, report.stdout + report.stderr  # the last run
+    assert "o0.xml: HTTP 304; ETag" in report.stdout, report.stdout  # its feed's validators
+    assert "ingest queue: 0 waiting (no consumer running: start" in report.stdout, report.stdout
