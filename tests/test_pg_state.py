@@ -94,6 +94,7 @@ def test_a_crawl_with_the_state_on_postgresql_keeps_all_of_it_there(
     assert rows(pg_url, "SELECT count(*) FROM feed_state") == [(1,)]
     # Nothing of the state in a SQLite file on this machine.
     assert not list(tmp_path.rglob("*.sqlite3")), list(tmp_path.rglob("*"))
+    assert not list(tmp_path.rglob("*.sqlite3-wal"))
     # A second crawl: the feed is unchanged (its validators are in PostgreSQL), nothing new.
     again = crawl(config)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -111,3 +112,23 @@ def test_a_crawl_with_the_state_on_postgresql_keeps_all_of_it_there(
     assert ", ok, took" in report.stdout, report.stdout + report.stderr  # the last run
     assert "o0.xml: HTTP 304; ETag" in report.stdout, report.stdout  # its feed's validators
     assert "ingest queue: 0 waiting (no consumer running: start" in report.stdout, report.stdout
+    # The read commands build this machine's web index (SQLite) from the PostgreSQL state.
+    listing = feedwatch(config, "stories")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert listing.stdout.count("\n") >= len(links), listing.stdout
+    assert list(tmp_path.rglob("*.web.sqlite3")), "no web index beside the local folder"
+    found = feedwatch(config, "search", "的")
+    assert found.returncode == 0 and found.stdout.strip(), found.stdout + found.stderr
+    shown = feedwatch(config, "show", links[0])
+    assert shown.returncode == 0 and links[0] in shown.stdout, shown.stdout + shown.stderr
+
+
+def feedwatch(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedwatch", *args, "--config", str(config)],
+        cwd=config.parent,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
