@@ -508,6 +508,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         paths = args.paths or [config.archive_dir]
         print(test_rule(config, args.rule, paths))
         return 0
+    if config.postgres_url is not None:
+        from store.backends import open_storage
+
+        storage = open_storage(config.postgres_url)
+        try:
+            print(list_alerts(storage, args.limit))
+        finally:
+            storage.close()
+        return 0
     check_state_db(config.state_db)
     print(list_alerts(open_state(config.state_db), args.limit))
     return 0

@@ -121,6 +121,15 @@ def test_a_crawl_with_the_state_on_postgresql_keeps_all_of_it_there(
     assert found.returncode == 0 and found.stdout.strip(), found.stdout + found.stderr
     shown = feedwatch(config, "show", links[0])
     assert shown.returncode == 0 and links[0] in shown.stdout, shown.stdout + shown.stderr
+    # `check` compares this machine's archive with the items rows in PostgreSQL.
+    checked = feedwatch(config, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "PostgreSQL, ok; 5 items" in checked.stdout and "consistent" in checked.stdout
+    next(iter((tmp_path / "archive").rglob("*.txt"))).unlink()
+    damaged = feedwatch(config, "check")
+    assert damaged.returncode == 1 and "recorded files missing" in damaged.stdout, damaged.stdout
+    alerts = feedwatch(config, "alerts", "list")
+    assert alerts.returncode == 0 and alerts.stdout.count("file: sent") == len(links), alerts.stdout
 
 
 def feedwatch(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
