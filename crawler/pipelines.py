@@ -27,6 +27,7 @@ from store.backends import open_connection, open_storage
 from store.normalize import to_stored_item
 from store.queue import TokenOutcomes
 from store.sanitize import sanitized_document, strip_control_chars
+from store.sqlconn import is_postgres
 from store.state import now_ms
 from store.storage import QueueStorage
 from store.unchanged import UnchangedCheck, entry_digest
@@ -200,7 +201,13 @@ class StorePipeline:
         """On the store thread: queue everything buffered so far, in one transaction."""
         with self._buffer_lock:
             rows, self._buffer = self._buffer, []
-        if rows:
+        if not rows:
+            return
+        if is_postgres(self.storage.connection):
+            from store.postgres import retry_unreachable
+
+            retry_unreachable(lambda: self.queue.put_many(rows))  # a server restart: wait
+        else:
             self.queue.put_many(rows)
 
     def _record_outcomes(self) -> None:

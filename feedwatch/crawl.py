@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,14 @@ from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
 from feedwatch.interrupts import Interrupted
 from feedwatch.progress import ProgressReport
-from ingest.handoff import IngestHandoff
+from ingest.handoff import CLUSTER_WORKER_ENV, IngestHandoff
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
 from store.backends import open_storage
 from store.storage import RunStorage
 
 logger = logging.getLogger(__name__)
+CLUSTER_CONNECT_WAIT_S = 60.0  # a cluster worker's crawl waits this long for PostgreSQL
 
 
 @dataclass
@@ -178,6 +180,10 @@ def run_crawl(
     With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
     `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
+    if config.postgres_url is not None and os.environ.get(CLUSTER_WORKER_ENV):
+        from store.postgres import wait_for_server
+
+        wait_for_server(CLUSTER_CONNECT_WAIT_S)  # a server restarting: this crawl waits for it
     storage = open_storage(config.state_target)
     runs = storage.runs
     with ExitStack() as locks:
