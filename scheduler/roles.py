@@ -277,7 +277,7 @@ class ClusterWorker:
             state, self.member, config.cluster.heartbeat, lambda: self.detail
         )
         self.supervisor = CrawlSupervisor(kill_grace=options.kill_grace)
-        self.jobs_db = JobStateDB(str(config.state_db))  # this machine's runs and feed backoff
+        self.jobs_db = JobStateDB(config.state_target)  # runs and feed backoff, in PostgreSQL
         self.command = crawl_command(options)
         self._last_delivery = time.monotonic()
 

@@ -36,6 +36,8 @@ def assert_every_entry_stored_once(cluster: Cluster) -> None:
     assert stored == expected, cluster.logs()  # none lost, none doubled
     archived = cluster.archive_urls()
     assert len(archived) == len(set(archived)), cluster.logs()
+    # The whole state is in PostgreSQL: no role made a SQLite file.
+    assert not list(cluster.workdir.rglob("*.sqlite3*")), list(cluster.workdir.rglob("*"))
 
 
 def crawl_processes(config: Path) -> list[int]:
