@@ -69,14 +69,37 @@ def row(role: str, detail: str, age: float, pid: int = 1) -> MemberRow:
 @pytest.mark.parametrize(
     ("members", "code", "expected"),
     [
-        ([row("scheduler", "leader", 1), row("worker", "idle", 2)], 0, "cluster ok"),
-        ([row("scheduler", "standby", 1), row("worker", "idle", 2)], 1, "no active scheduler"),
-        ([row("scheduler", "leader", 1)], 1, "no live worker"),
+        (
+            [
+                row("scheduler", "leader", 1),
+                row("worker", "idle", 2),
+                row("ingest", "consuming", 1),
+                row("ingest", "standby", 1),
+            ],
+            0,
+            "cluster ok",
+        ),
+        (
+            [
+                row("scheduler", "standby", 1),
+                row("worker", "idle", 2),
+                row("ingest", "consuming", 1),
+            ],
+            1,
+            "no active scheduler",
+        ),
+        ([row("scheduler", "leader", 1), row("ingest", "consuming", 1)], 1, "no live worker"),
+        (
+            [row("scheduler", "leader", 1), row("worker", "idle", 2), row("ingest", "standby", 1)],
+            1,
+            "no active ingest role (crawled stories wait in the queue)",
+        ),
         (
             [
                 row("scheduler", "leader", 100, 7),
                 row("scheduler", "leader", 1),
                 row("worker", "idle", 1),
+                row("ingest", "consuming", 1),
             ],
             1,
             "scheduler on box (pid 7) is silent",

@@ -266,6 +266,31 @@ def test_a_killed_ingest_consumer_is_replaced_by_its_standby_and_nothing_is_lost
             cluster.logs,
         )
         assert_every_entry_stored_once(cluster)
+        report = status(cluster)  # every role with its host; i1 silent, i2 consuming
+        host = os.uname().nodename
+        assert f"ingest    {host} pid {i2.pid}: consuming" in report.stdout, report.stdout
+        assert f"pid {i1.pid}: consuming" in report.stdout and "SILENT" in report.stdout
+        assert f"ingest consumer, pid {i2.pid} on {host}, last heartbeat" in report.stdout
     finally:
         codes = cluster.stop_all()
     assert codes["i2"] == 0, cluster.logs()
+
+
+def test_without_an_ingest_role_a_workers_stories_wait_in_the_queue(
+    tmp_path: Path, pg_url: str, server: FeedServer
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, server, outlets=1, lease=10)
+    try:
+        cluster.start("s1", "scheduler")
+        cluster.start("w1", "worker")
+        wait_for("the crawl", lambda: [j[2] for j in cluster.jobs()] == ["done"], 60, cluster.logs)
+        assert cluster.stored_urls() == []  # queued, not stored: no consumer of its own
+        assert cluster.queued() == len(feed_links(cluster.feeds[0])) + 1  # + its end marker
+        assert "none running now: they wait in the queue" in cluster.logs()
+        report = status(cluster)
+        assert report.returncode == 1 and "no active ingest role" in report.stdout
+        cluster.start("i1", "ingest")  # they are stored as soon as one runs
+        assert_every_entry_stored_once(cluster)
+    finally:
+        codes = cluster.stop_all()
+    assert set(codes.values()) == {0}, cluster.logs()
