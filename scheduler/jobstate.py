@@ -12,7 +12,7 @@ from pathlib import Path
 
 from store.backends import open_connection
 from store.feeds import FeedStateStore
-from store.sqlconn import Connection
+from store.sqlconn import Connection, is_postgres
 from store.state import RunLog
 from store.state import ensure_schema as ensure_state_schema
 
@@ -44,7 +44,10 @@ class JobRecord:
 def ensure_schema(conn: Connection) -> None:
     """Create the scheduler's table, and `runs` which it reads."""
     ensure_state_schema(conn)
-    conn.execute(JOBS_SCHEMA)
+    if is_postgres(conn):  # processes starting together take turns (the schema lock)
+        conn.executescript(JOBS_SCHEMA)
+    else:
+        conn.execute(JOBS_SCHEMA)
 
 
 def load_jobs(conn: Connection) -> dict[str, JobRecord]:
