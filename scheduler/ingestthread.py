@@ -45,7 +45,11 @@ class IngestThread(threading.Thread):
                 self.stopping.wait(RETRY_S)
 
     def _consume(self) -> None:
-        with single_consumer(self.config, give_up=self.stopping.is_set) as held:
+        def give_up() -> bool:
+            # A cluster's standby has nothing to settle: it stops at once, not after the grace.
+            return self.stopping.is_set() or (self.role == "ingest" and self.draining.is_set())
+
+        with single_consumer(self.config, give_up=give_up) as held:
             if held is None:
                 return
             consumer = Consumer(self.config, role=self.role)

@@ -93,6 +93,7 @@ class ClusterIngest:
     machine (`archive_dir`) and delivers the alerts its stories queued."""
 
     def __init__(self, config: Config, state: ClusterState, stop: threading.Event):
+        self.config = config
         self.stop = stop
         self.thread = IngestThread(config, role="ingest")
         self.heartbeat = Heartbeat(
@@ -107,10 +108,29 @@ class ClusterIngest:
         self.heartbeat.start()
         self.thread.start()
         try:
-            self.stop.wait()
+            while not self.stop.wait(ALERT_DELIVERY_INTERVAL):
+                if self.thread.consuming:
+                    self.deliver_alerts()
         finally:
             self.thread.stop()
             self.heartbeat.stop()
+
+    def deliver_alerts(self) -> None:
+        """Retry pending alerts, as the single daemon does every minute: where the consumer
+        runs, so that file channels (jsonl) write on the ingest machine. Each row is claimed
+        before it is sent: a standby or a one-off command sending too never doubles one."""
+        if not self.config.alerts.channels:
+            return
+        from alerts.service import AlertService
+
+        try:
+            storage = open_storage(self.config.state_target)
+            try:
+                AlertService(storage, self.config.alerts).deliver_pending()
+            finally:
+                storage.close()
+        except Exception as exc:  # PostgreSQL away, a channel bug: retried next minute
+            logger.warning("alert delivery failed: %s", exc)
 
 
 class ClusterScheduler:
@@ -279,7 +299,6 @@ class ClusterWorker:
         self.supervisor = CrawlSupervisor(kill_grace=options.kill_grace)
         self.jobs_db = JobStateDB(config.state_target)  # runs and feed backoff, in PostgreSQL
         self.command = crawl_command(options)
-        self._last_delivery = time.monotonic()
 
     def run(self) -> None:
         """Claim and crawl until `stop` is set; a running crawl is stopped and its job released."""
@@ -293,7 +312,6 @@ class ClusterWorker:
                 except ClusterUnavailable:
                     job = None
                 if job is None:
-                    self.deliver_alerts()
                     self.stop.wait(self.config.cluster.poll)
                     continue
                 self.work(job)
@@ -387,20 +405,6 @@ class ClusterWorker:
             )
         return result.outcome
 
-    def deliver_alerts(self) -> None:
-        """Retry this machine's pending alerts now and then, as the single daemon does."""
-        if not self.config.alerts.channels:
-            return
-        if time.monotonic() - self._last_delivery < ALERT_DELIVERY_INTERVAL:
-            return
-        self._last_delivery = time.monotonic()
-        from alerts.service import AlertService
-
-        storage = open_storage(self.config.state_target)
-        try:
-            AlertService(storage, self.config.alerts).deliver_pending()
-        finally:
-            storage.close()
 
 
 def run_roles(
