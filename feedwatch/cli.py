@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         choices=ROLES,
         default="all",
-        help="all: the single daemon (default); scheduler, worker: one role of a cluster over"
-        " PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
+        help="all: the single daemon (default); scheduler, worker, ingest: one role of a cluster"
+        " over PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
     )
     read_commands.add_serve_options(p, flag=True)
     _add_config(p)
