@@ -196,7 +196,7 @@ def probe_ingest(proc: subprocess.Popen[bytes], log: Path, wait_s: float = 5.0) 
     said = log.read_text(errors="replace").strip().splitlines()
     last = said[-1] if said else f"exit {proc.returncode}"
     if proc.returncode == 2 and "not available" in last:
-        return f"--ingest: this feedwatch has no ingest role ({last.strip()}); measured without it"
+        return f"--ingest: this feedwatch has no ingest role ({last.strip()}); going on without it"
     raise SystemExit(f"the ingest role exited ({proc.returncode}): {last}; log {log}")
 
 
