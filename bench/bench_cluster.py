@@ -36,20 +36,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.cluster_harness import (  # noqa: E402
     PgBackendMeter,
+    Watch,
     cpu_s,
     fresh_schema,
     open_items,
     postgres_cpu_s,
     probe_ingest,
-    server_port,
     start_role,
 )
 from bench.crawl_site import build, served  # noqa: E402
@@ -74,21 +72,6 @@ def config_text(pg_url: str, base: str, feeds: list[str], cluster: str = "") -> 
     )
 
 
-JOBS_SQL = (
-    "SELECT count(*) FILTER (WHERE status IN ('done', 'failed')),"
-    " count(*) FILTER (WHERE status = 'failed'),"
-    " extract(epoch FROM min(enqueued_at))::float8, extract(epoch FROM max(finished_at))::float8"
-    " FROM cluster_jobs"
-)
-
-
-def jobs_row(conn: psycopg.Connection[Any]) -> tuple[int, int, float, float] | None:
-    try:
-        return conn.execute(JOBS_SQL).fetchone()  # type: ignore[return-value]
-    except psycopg.errors.UndefinedTable:
-        return None
-
-
 def one_run(
     pg: str, base: str, feeds: list[str], workers: int, workdir: Path, ingest: bool
 ) -> dict[str, Any]:
@@ -105,39 +88,31 @@ def one_run(
             if note:
                 del procs["ingest"]
         pg_before = postgres_cpu_s()
-        store = None
         try:
             procs["scheduler"] = start_role("scheduler", "scheduler", config, workdir)
             for i in range(workers):
                 procs[f"worker{i + 1}"] = start_role("worker", f"worker{i + 1}", config, workdir)
-            with (
-                psycopg.connect(pg, autocommit=True) as monitor,
-                psycopg.connect(url, autocommit=True) as conn,
-            ):
-                meter = PgBackendMeter(monitor, server_port(pg))
-                queue = open_storage(url) if "ingest" in procs else None
+            meter, watch = PgBackendMeter(pg), Watch(url)
+            queue = open_storage(url) if "ingest" in procs else None
+            try:
                 deadline = time.monotonic() + 600
                 while time.monotonic() < deadline:
                     meter.sample(p.pid for p in procs.values())
-                    row = jobs_row(conn)
-                    if (
-                        row
-                        and row[0] >= len(feeds)
-                        and (queue is None or not queue.queue.pending())
-                    ):
+                    row = watch.jobs()
+                    if row and row[0] >= len(feeds) and watch.queue_empty(queue):
                         drained = time.time()
                         break
                     time.sleep(0.2)
                 else:
                     raise SystemExit(f"jobs not done in time; logs in {workdir}")
-                if queue is not None:
-                    queue.close()
                 per_worker = dict(
-                    conn.execute(
-                        "SELECT worker, count(*) FROM cluster_jobs GROUP BY worker"
-                    ).fetchall()
+                    watch.query("SELECT worker, count(*) FROM cluster_jobs GROUP BY worker") or []
                 )
                 meter.sample(p.pid for p in procs.values())
+            finally:
+                for closing in (queue, watch, meter.monitor):
+                    if closing is not None:
+                        closing.close()
             cpu = {name: round(cpu_s(p.pid), 2) for name, p in procs.items()}
             pg_all = postgres_cpu_s() - pg_before
         finally:
@@ -150,8 +125,8 @@ def one_run(
             items = store.items.count()
         finally:
             store.close()
-    end = drained if "ingest" in procs else float(row[3])
-    span = end - float(row[2])
+    end = drained if "ingest" in procs else float(row[4])
+    span = end - float(row[3])
     worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
 
     def per_item(seconds: float) -> float:

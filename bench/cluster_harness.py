@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -119,6 +120,52 @@ def client_ports(pids: Iterable[int], server_port: int) -> set[int]:
     return ports
 
 
+JOBS_SQL = (
+    "SELECT count(*) FILTER (WHERE status IN ('done', 'failed')),"
+    " count(*) FILTER (WHERE status = 'failed'), coalesce(sum(attempts - 1), 0),"
+    " extract(epoch FROM min(enqueued_at))::float8, extract(epoch FROM max(finished_at))::float8"
+    " FROM cluster_jobs"
+)
+
+
+class Watch:
+    """Queries of the run's progress that ride out a PostgreSQL restart (the server is shared:
+    another engineer's test may restart it): a failed query answers None and reconnects."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any] | None:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            return self.conn.execute(sql, params).fetchall()
+        except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+            # UndefinedTable: the roles have not created cluster_jobs yet.
+            if self.conn is not None and self.conn.broken:
+                self.conn.close()
+            return None
+
+    def jobs(self) -> tuple[int, int, int, float | None, float | None] | None:
+        """(finished jobs, failed jobs, claims beyond the first, first queued, last finished)."""
+        rows = self.query(JOBS_SQL)
+        return tuple(rows[0]) if rows else None  # type: ignore[return-value]
+
+    def queue_empty(self, store: SQLStore | None) -> bool:
+        """Whether an ingest queue has nothing left to consume (True without a queue)."""
+        if store is None:
+            return True
+        try:
+            return not store.queue.pending()
+        except Exception:  # noqa: BLE001 (a restart: the store reconnects on the next call)
+            return False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 class PgBackendMeter:
     """CPU of the PostgreSQL backends that serve a set of processes, sampled from /proc.
 
@@ -127,21 +174,21 @@ class PgBackendMeter:
     crawl) are slightly under-counted: the whole server's delta is the upper bound.
     """
 
-    def __init__(self, monitor: psycopg.Connection[tuple[object, ...]], server_port: int) -> None:
-        self.monitor = monitor
-        self.server_port = server_port
+    def __init__(self, pg: str) -> None:
+        self.monitor = Watch(pg)
+        self.server_port = urlsplit(pg).port or 5432
         self.seen: dict[int, float] = {}
 
     def sample(self, roots: Iterable[int]) -> None:
         ports = client_ports(with_descendants(roots), self.server_port)
         if not ports:
             return
-        rows = self.monitor.execute(
+        rows = self.monitor.query(
             "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s)"
             " AND pid <> pg_backend_pid()",
             (sorted(ports),),
-        ).fetchall()
-        for (pid,) in rows:
+        )
+        for (pid,) in rows or []:
             used = cpu_s(int(pid), children=False)
             if used:
                 self.seen[int(pid)] = max(used, self.seen.get(int(pid), 0.0))
@@ -150,21 +197,29 @@ class PgBackendMeter:
         return sum(self.seen.values())
 
 
-def server_port(pg: str) -> int:
-    return urlsplit(pg).port or 5432
+def _admin(pg: str, sql: str) -> None:
+    """One statement, retried for up to 60 s while the shared server restarts."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(pg, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 @contextmanager
 def fresh_schema(pg: str, prefix: str) -> Iterator[str]:
     """A new schema for one run; yields the URL whose search_path is that schema."""
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+    _admin(pg, f"CREATE SCHEMA {schema}")
     try:
         yield f"{pg}{'&' if '?' in pg else '?'}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with psycopg.connect(pg, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        _admin(pg, f"DROP SCHEMA {schema} CASCADE")
 
 
 def start_role(role: str, name: str, config: Path, workdir: Path) -> subprocess.Popen[bytes]:

@@ -10,8 +10,9 @@ random 0.5-2 s, a random role is killed with SIGKILL and started again. When eve
 job is done and the ingest queue is empty, the roles are stopped and the round checks, through
 the storage interface (`store.backends.open_storage`: the PostgreSQL tables when the items
 live there, else the machine's SQLite file), that every feed entry is stored (none lost) and
-stored once (none doubled: no item row beyond one per entry, no dedup-index row beyond one per
-item, no two archive files of one URL). Prints one line per round and the totals; exits 1 on
+stored once (none doubled: no item row beyond one per entry, no second story opened for one
+entry in the dedup index, no two archive files of one URL). Entries the dedup index saw twice
+(a "duplicate" of themselves) are counted apart: not a second copy, an extra observation. Prints one line per round and the totals; exits 1 on
 any loss or double. A checkout without `--role ingest` says so in one line and goes on without.
 """
 
@@ -26,17 +27,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psycopg
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.bench_cluster import config_text, jobs_row  # noqa: E402
-from bench.cluster_harness import fresh_schema, open_items, probe_ingest, start_role  # noqa: E402
+from bench.bench_cluster import config_text  # noqa: E402
+from bench.cluster_harness import (  # noqa: E402
+    Watch,
+    fresh_schema,
+    open_items,
+    probe_ingest,
+    start_role,
+)
 from bench.crawl_site import build, served  # noqa: E402
 from store.backends import open_storage  # noqa: E402
 from store.urls import canonical_url  # noqa: E402
@@ -53,6 +59,10 @@ class Round:
     redone: int = 0
     kills: list[str] = field(default_factory=list)
     items_in: str = ""
+    breakdown: tuple[int, int, int] = (0, 0, 0)  # extra item rows, stories, archive files
+    # Entries the dedup index classified twice ("duplicate" of themselves: same URL and text),
+    # by a crawl stopping after its worker was killed and the crawl that took its job over.
+    reseen: int = 0
 
 
 def expected_paths(site: Path) -> list[str]:
@@ -70,17 +80,19 @@ def check(url: str, workdir: Path, base: str, expected: list[str], result: Round
         found = [store.items.lookup(canonical_url(base + path)) for path in expected]
         result.lost = sum(1 for seen in found if seen is None)
         rows = store.items.count()
-        indexed = store.dedup.item_count()
+        kinds = Counter(kind for _, _, kind in store.dedup.rows_after(0))
     finally:
         store.close()
     archived = [
         f.read_text(encoding="utf-8").splitlines()[1] for f in (workdir / "archive").rglob("*.txt")
     ]
-    result.doubled = (
-        max(0, rows - (len(expected) - result.lost))
-        + max(0, indexed - rows)
-        + (len(archived) - len(set(archived)))
+    result.breakdown = (
+        max(0, rows - (len(expected) - result.lost)),
+        max(0, kinds["new"] - rows),  # a second story opened for one entry
+        len(archived) - len(set(archived)),
     )
+    result.doubled = sum(result.breakdown)
+    result.reseen = kinds["duplicate"]
 
 
 def one_round(
@@ -102,7 +114,8 @@ def one_round(
         try:
             procs = {name: start_role(role, name, config, workdir) for name, role in roles.items()}
             queue = open_storage(url) if set(INGEST_ROLES) & set(roles) else None
-            with psycopg.connect(url, autocommit=True) as conn:
+            watch = Watch(url)
+            try:
                 deadline = time.monotonic() + 120
                 next_kill = time.monotonic() + rng.uniform(0.5, 2.0)
                 while time.monotonic() < deadline:
@@ -113,24 +126,22 @@ def one_round(
                         procs[name] = start_role(roles[name], name, config, workdir)
                         result.kills.append(name)
                         next_kill = time.monotonic() + rng.uniform(0.5, 2.0)
-                    row = jobs_row(conn)
+                    row = watch.jobs()
                     if (
                         row
                         and row[0] >= len(feeds)
                         and len(result.kills) >= kills
-                        and (queue is None or not queue.queue.pending())
+                        and watch.queue_empty(queue)
                     ):
+                        result.redone = int(row[2])
                         break
                     time.sleep(0.2)
                 else:
                     raise SystemExit(f"round did not finish in 120 s; logs in {workdir}")
-                result.redone = int(
-                    conn.execute(
-                        "SELECT coalesce(sum(attempts - 1), 0) FROM cluster_jobs"
-                    ).fetchone()[0]  # type: ignore[index]
-                )
-            if queue is not None:
-                queue.close()
+            finally:
+                watch.close()
+                if queue is not None:
+                    queue.close()
         finally:
             for proc in procs.values():
                 proc.send_signal(signal.SIGTERM)
@@ -165,14 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-feed", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ingest", action="store_true", help="also kill ingest consumers")
+    parser.add_argument("--keep", type=Path, help="run in this new folder and keep it (logs)")
     args = parser.parse_args(argv)
     if not args.pg:
         parser.error("give --pg postgresql://... or set FEEDWATCH_TEST_PG")
     rng = random.Random(args.seed)
     roles = dict(ROLES)
-    lost = doubled = redone = killed = 0
+    lost = doubled = redone = killed = reseen = 0
     with tempfile.TemporaryDirectory(prefix="fw-kill-rounds-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
         if args.ingest:
             more, note = ingest_roles(args.pg, workdir / "probe")
             roles |= more
@@ -190,15 +202,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(
                     f"round {n}: killed {', '.join(r.kills)}; {len(expected)} entries"
-                    f" ({r.items_in}), {r.lost} lost, {r.doubled} doubled;"
-                    f" {r.redone} job(s) redone after a lease; {time.monotonic() - began:.1f} s",
+                    f" ({r.items_in}), {r.lost} lost, {r.doubled} doubled"
+                    f"{f' (item rows, stories, archive files: {r.breakdown})' if r.doubled else ''};"
+                    f" {r.redone} job(s) redone after a lease, {r.reseen} entries seen again;"
+                    f" {time.monotonic() - began:.1f} s",
                     flush=True,
                 )
                 lost, doubled = lost + r.lost, doubled + r.doubled
                 redone, killed = redone + r.redone, killed + len(r.kills)
+                reseen += r.reseen
     print(
         f"{args.rounds} rounds, {killed} kills of {', '.join(sorted(roles))}: {lost} lost,"
-        f" {doubled} doubled, {redone} job(s) redone after a lease"
+        f" {doubled} doubled, {redone} job(s) redone after a lease, {reseen} entries seen again"
     )
     return 1 if lost or doubled else 0
 
