@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from conf.cluster import is_postgres_url  # noqa: E402
 from store.backends import open_storage  # noqa: E402
 from store.sqlstore import SQLStore  # noqa: E402
 
@@ -255,13 +256,16 @@ def probe_ingest(proc: subprocess.Popen[bytes], log: Path, wait_s: float = 5.0) 
     raise SystemExit(f"the ingest role exited ({proc.returncode}): {last}; log {log}")
 
 
-def open_items(url: str, workdir: Path) -> tuple[SQLStore, str]:
+def open_items(state_db: str, workdir: Path) -> tuple[SQLStore, str]:
     """The store holding the run's items and where it is ('PostgreSQL' or 'SQLite file').
 
     Once `state_db: postgresql://…` holds everything, the items are in PostgreSQL; before,
-    each machine kept them in its own SQLite file (`cluster.local_state_db`).
+    each machine kept them in its own SQLite file (`cluster.local_state_db`, in `workdir`).
+    A `state_db` that is a SQLite path is opened as it is.
     """
-    store = open_storage(url)
+    if not is_postgres_url(state_db):
+        return open_storage(state_db), "SQLite file"
+    store = open_storage(state_db)
     local = workdir / LOCAL_STATE
     if store.items.count() or not local.exists():
         return store, "PostgreSQL"
