@@ -11,8 +11,8 @@ job is done and the ingest queue is empty, the roles are stopped and the round c
 the storage interface (`store.backends.open_storage`: the PostgreSQL tables when the items
 live there, else the machine's SQLite file), that every feed entry is stored (none lost) and
 stored once (none doubled: no item row beyond one per entry, no second story opened for one
-entry in the dedup index, no two archive files of one URL). Entries the dedup index saw twice
-(a "duplicate" of themselves) are counted apart: not a second copy, an extra observation. Prints one line per round and the totals; exits 1 on
+entry in the dedup index, no two archive files of one URL). Entries ingested again and found
+"seen" (a redone crawl re-reading what the killed one stored) are counted apart: no copy. Prints one line per round and the totals; exits 1 on
 any loss or double. A checkout without `--role ingest` says so in one line and goes on without.
 """
 
@@ -60,8 +60,9 @@ class Round:
     kills: list[str] = field(default_factory=list)
     items_in: str = ""
     breakdown: tuple[int, int, int] = (0, 0, 0)  # extra item rows, stories, archive files
-    # Entries the dedup index classified twice ("duplicate" of themselves: same URL and text),
-    # by a crawl stopping after its worker was killed and the crawl that took its job over.
+    # Entries ingested again and found "seen" (a dedup row of kind "duplicate", as every poll
+    # that re-reads a known entry records): a redone crawl re-reading what the killed one
+    # stored before it could save its feeds' validators. Not a copy: no item row, no file.
     reseen: int = 0
 
 
