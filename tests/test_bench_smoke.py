@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -218,3 +219,20 @@ def test_cluster_bench_and_one_kill_round_on_postgresql(
     code = cluster_kill_rounds.main(["--pg", pg, "--rounds", "1", "--kills", "1", *small])
     out = capsys.readouterr().out
     assert code == 0 and "1 rounds, 1 kills" in out and ": 0 lost, 0 doubled" in out
+
+
+@pytest.mark.slow
+def test_ingest_pg_bench_stores_the_same_items_on_both_backends(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pg import base_url
+
+    from bench import bench_ingest_pg
+
+    monkeypatch.chdir(tmp_path)
+    assert bench_ingest_pg.main(["--pg", base_url(), "--items", "30"]) == 0
+    out = capsys.readouterr().out
+    sqlite, pg = (int(n) for n in re.findall(r"(?:SQLite|PostgreSQL) (\d+)", out.splitlines()[0]))
+    assert sqlite == pg > 0
+    server = next(line for line in out.splitlines() if "server CPU" in line)
+    assert float(server.split("|")[3]) > 0
