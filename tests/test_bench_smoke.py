@@ -154,7 +154,8 @@ def test_kill_round_check_counts_a_lost_entry_and_a_doubled_archive_file(tmp_pat
         (tmp_path / "archive" / f"{name}.txt").write_text(f"title\n{base}/story/0.html\n\nbody\n")
     result = rounds.Round()
     rounds.check(str(state), tmp_path, base, expected, result)
-    assert (result.lost, result.doubled, result.breakdown) == (1, 1, (0, 0, 1))
+    # Lost: story/2 (no row) and story/1 (a row, but no archive file).
+    assert (result.lost, result.doubled, result.breakdown) == (2, 1, (0, 0, 1))
     assert result.items_in == "SQLite file"
 
 
