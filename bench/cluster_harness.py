@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from conf.cluster import is_postgres_url  # noqa: E402
 from store.backends import open_storage  # noqa: E402
+from store.postgres import StoreUnavailable  # noqa: E402
 from store.sqlstore import SQLStore  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -265,7 +266,15 @@ def open_items(state_db: str, workdir: Path) -> tuple[SQLStore, str]:
     """
     if not is_postgres_url(state_db):
         return open_storage(state_db), "SQLite file"
-    store = open_storage(state_db)
+    deadline = time.monotonic() + 60
+    while True:  # the shared server may be restarting (another engineer's test)
+        try:
+            store = open_storage(state_db)
+            break
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
     local = workdir / LOCAL_STATE
     if store.items.count() or not local.exists():
         return store, "PostgreSQL"

@@ -47,6 +47,7 @@ from bench.cluster_harness import (  # noqa: E402
 )
 from bench.crawl_site import build, served  # noqa: E402
 from store.backends import open_storage  # noqa: E402
+from store.imports import iter_item_paths, read_item_file  # noqa: E402
 from store.urls import canonical_url  # noqa: E402
 
 ROLES = {"s1": "scheduler", "s2": "scheduler", "w1": "worker", "w2": "worker", "w3": "worker"}
@@ -85,9 +86,7 @@ def check(url: str, workdir: Path, base: str, expected: list[str], result: Round
         kinds = Counter(kind for _, _, kind in store.dedup.rows_after(0))
     finally:
         store.close()
-    archived = [
-        f.read_text(encoding="utf-8").splitlines()[1] for f in (workdir / "archive").rglob("*.txt")
-    ]
+    archived = [read_item_file(f).url for f in iter_item_paths([workdir / "archive"])]
     files = {urlsplit(url).path for url in archived}
     # Lost: no item row, or no archive file of its URL.
     with_row = [seen is not None for seen in found]

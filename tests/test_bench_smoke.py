@@ -139,6 +139,7 @@ def test_storage_bench_prints_both_backends_side_by_side(
 def test_kill_round_check_counts_a_lost_entry_and_a_doubled_archive_file(tmp_path: Path) -> None:
     from bench import cluster_kill_rounds as rounds
     from store.backends import open_storage
+    from store.format import StoredItem, render_item
     from store.state import SeenItem
     from store.urls import canonical_url
 
@@ -151,7 +152,8 @@ def test_kill_round_check_counts_a_lost_entry_and_a_doubled_archive_file(tmp_pat
     store.close()
     (tmp_path / "archive").mkdir()
     for name in ("a", "b"):  # one URL archived twice
-        (tmp_path / "archive" / f"{name}.txt").write_text(f"title\n{base}/story/0.html\n\nbody\n")
+        item = StoredItem(1_700_000_000_000, "title", f"{base}/story/0.html", "<p>body</p>")
+        (tmp_path / "archive" / f"{name}.txt").write_bytes(render_item(item))
     result = rounds.Round()
     rounds.check(str(state), tmp_path, base, expected, result)
     # Lost: story/2 (no row) and story/1 (a row, but no archive file).
