@@ -23,6 +23,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,7 @@ class Round:
     # Seen so far: a restarted worker's start-up check rebuilding an "empty" state from archive
     # files whose rows the writing crawl had not committed yet (docs/CLUSTER.md, kill rounds).
     reseen: int = 0
+    unfinished: str = ""  # why the round timed out, when it did
 
 
 def expected_paths(site: Path) -> list[str]:
@@ -146,7 +148,16 @@ def one_round(
                         break
                     time.sleep(0.2)
                 else:
-                    raise SystemExit(f"round did not finish in 120 s; logs in {workdir}")
+                    # Kept apart (the run's folder is temporary) and counted: the check below
+                    # still runs, and main exits 1.
+                    states = watch.query(
+                        "SELECT outlet, status, attempts, worker, outcome FROM cluster_jobs ORDER BY id"
+                    )
+                    kept = Path(tempfile.mkdtemp(prefix="fw-kill-round-unfinished-"))
+                    shutil.copytree(
+                        workdir, kept / workdir.name, ignore=shutil.ignore_patterns("archive")
+                    )
+                    result.unfinished = f"not finished in 120 s (jobs: {states}; logs in {kept})"
             finally:
                 watch.close()
                 if queue is not None:
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --pg postgresql://... or set FEEDWATCH_TEST_PG")
     rng = random.Random(args.seed)
     roles = dict(ROLES)
-    lost = doubled = redone = killed = reseen = 0
+    lost = doubled = redone = killed = reseen = unfinished = 0
     with tempfile.TemporaryDirectory(prefix="fw-kill-rounds-") as tmp:
         workdir = args.keep or Path(tmp)
         if args.ingest:
@@ -217,14 +228,18 @@ def main(argv: list[str] | None = None) -> int:
                     f" {time.monotonic() - began:.1f} s",
                     flush=True,
                 )
+                if r.unfinished:
+                    print(f"round {n}: {r.unfinished}", flush=True)
+                    unfinished += 1
                 lost, doubled = lost + r.lost, doubled + r.doubled
                 redone, killed = redone + r.redone, killed + len(r.kills)
                 reseen += r.reseen
     print(
         f"{args.rounds} rounds, {killed} kills of {', '.join(sorted(roles))}: {lost} lost,"
         f" {doubled} doubled, {redone} job(s) redone after a lease, {reseen} entries seen again"
+        + (f"; {unfinished} round(s) not finished" if unfinished else "")
     )
-    return 1 if lost or doubled else 0
+    return 1 if lost or doubled or unfinished else 0
 
 
 if __name__ == "__main__":
