@@ -18,9 +18,8 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun
 from conf.schema import load_config
-from ingest.consumer import consume_all
-from ingest.ingestor import Story
 from ingest.payload import story_to_payload
+from ingest.story import Story
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
 from store.normalize import to_stored_item
@@ -181,6 +180,10 @@ class StorePipeline:
             for flush in self._flushes:
                 await asyncio.wrap_future(flush)  # raises if a flush failed: nothing hidden
             if self.consume_here and not await self.thread.run(self.queue.daemon_running):
+                # Imported here: the ingest step (dedup, numpy, alerts) is not loaded by a
+                # crawl that has a consumer beside it (its start-up time is the crawl's).
+                from ingest.consumer import consume_all
+
                 await self.thread.run(consume_all, self.config)
                 await self.thread.run(self._record_outcomes)
         finally:
@@ -249,4 +252,3 @@ def _partial_reason(item: FeedEntry) -> str | None:
     """Why the entry carries only its feed summary (set by the spider), or None."""
     reason = item.partial
     return str(reason) if reason else None
-

@@ -31,8 +31,9 @@ from pathlib import Path
 from alerts.health import OutletRun
 from conf.base import ConfigError
 from conf.schema import Config, load_config
-from ingest.ingestor import Ingestor, Outcome, Story
+from ingest.ingestor import Ingestor, Outcome
 from ingest.payload import story_from_payload
+from ingest.story import Story
 from store.queue import QueuedRow
 from store.sqlite import open_storage
 from store.storage import QueueStorage, RunStorage

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ingest.ingestor import Story
+from ingest.story import Story
 from store.document import Body
 from store.format import StoredItem
 
