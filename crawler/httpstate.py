@@ -34,6 +34,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
 
+from crawler.feedstatewriter import BackgroundFeedStates
 from store.feeds import FeedState
 from store.feeds import FeedStateStore as FeedStateStore  # re-exported (tests, older callers)
 from store.sqlite import open_storage
@@ -136,6 +137,7 @@ class ConditionalGetMiddleware:
         self._incomplete: set[str] = set()  # feeds whose items did not all make it
         self._failed_this_crawl: set[str] = set()
         self.owned: StateStorage | None = None  # closed at spider close: we opened it
+        self.writer: BackgroundFeedStates | None = None  # the same, for our writes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalGetMiddleware:
@@ -147,8 +149,11 @@ class ConditionalGetMiddleware:
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
         storage = open_storage(db_path)
-        mw = cls(crawler, storage.feeds)
+        # Written off the Scrapy thread: a write waits for the ingest consumer's batches.
+        writer = BackgroundFeedStates(storage.feeds, db_path)
+        mw = cls(crawler, writer)
         mw.owned = storage
+        mw.writer = writer
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(mw.spider_error, signal=signals.spider_error)
         crawler.signals.connect(mw.item_error, signal=signals.item_error)
@@ -377,5 +382,9 @@ class ConditionalGetMiddleware:
         self._pending.clear()
         self._incomplete.clear()
         self._failed_this_crawl.clear()
-        if self.owned is not None:
-            self.owned.close()
+        try:
+            if self.writer is not None:
+                self.writer.close()  # every state of this crawl written before we return
+        finally:
+            if self.owned is not None:
+                self.owned.close()
