@@ -33,6 +33,7 @@ from conf.base import ConfigError
 from conf.schema import Config, load_config
 from ingest.ingestor import Ingestor, Outcome
 from ingest.payload import story_from_payload
+from ingest.settle import sanitized_story
 from ingest.story import Story
 from store.queue import QueuedRow
 from store.sqlite import open_storage
@@ -137,7 +138,8 @@ class Consumer:
     def _consume(self, row: QueuedRow) -> str | None:
         if row.kind == "run_end":
             return self._end_run(row)
-        story = story_from_payload(row.payload)
+        # A crawl queues bodies as they came: sanitized here, on the consumer's core.
+        story = sanitized_story(story_from_payload(row.payload))
         outcome = self.ingestor.ingest(story)
         length = story.document().text_length if outcome.kind == "new" else 0
         self.queue.settle(row, outcome.kind, upgraded=outcome.upgraded, text_length=length)

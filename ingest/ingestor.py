@@ -19,6 +19,7 @@ from typing import Literal
 from alerts.service import AlertService, DeliveryReport, StoryRef
 from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
+from ingest.settle import sanitized_story
 from ingest.story import Story
 from store.archive import Archive
 from store.document import Body
@@ -75,6 +76,7 @@ class Ingestor:
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
+        story = sanitized_story(story)  # nothing unsanitized is stored, whoever calls
         with self.state.transaction():
             outcome = self._ingest_locked(story)
             if story.digest is not None:

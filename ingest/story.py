@@ -30,6 +30,9 @@ class Story:
     body: Body | None = None  # body_html parsed (by the crawl pipeline), when already done
     digest: bytes | None = None  # content digest (store/unchanged.py), recorded once ingested
     alerts: bool = True  # False for imports of old stories: recorded, never alerted
+    # False: the body is as the feed or page gave it, and stored.body is that body rendered;
+    # the consumer sanitizes it (`ingest.settle.sanitized_story`) before anything reads it.
+    sanitized: bool = True
 
     @property
     def html(self) -> str:
