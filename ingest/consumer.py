@@ -127,6 +127,7 @@ class Consumer:
                             ended.append(run)
                 archive.sync_batch()  # renames durable before the rows naming them commit
         except BaseException:
+            archive.abort_batch()  # its staged files: the rows that would name them rolled back
             self._reload()
             raise
         if reload:

@@ -154,7 +154,7 @@ class Ingestor:
         # The page worked: its body replaces the summary in place (time, title, URL stay).
         upgraded = (
             path is not None
-            and path.exists()
+            and self.archive.exists(path)
             and self._upgrade(path, story.stored.body, story.document())
         )
         if upgraded and self.dedup is not None:
@@ -173,7 +173,7 @@ class Ingestor:
         if not known:
             self._record_item(story, story_id, path)
         upgraded = False
-        if decision.richer_body and path is not None and path.exists():
+        if decision.richer_body and path is not None and self.archive.exists(path):
             upgraded = self._upgrade(path, story.stored.body, story.document())
         if self.alerts is not None and story.alerts and decision.kind == "repost":
             self.alerts.on_repost(story_id, story.outlet, story.stored.url)
@@ -205,7 +205,7 @@ class Ingestor:
         Richer by the measure dedup used to call it richer (`Body.text_length`), so an upgrade
         dedup recorded is not refused here by another count.
         """
-        current = parse_item(path.read_bytes())
+        current = parse_item(self.archive.read_bytes(path))  # a file of this batch too
         if document.text_length <= Body(current.body).text_length:
             return False
         self.archive.replace(path, StoredItem(current.ts, current.title, current.url, body))
