@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ __all__ = ["TMP_PREFIX", "Archive", "atomic_write_bytes"]
 logger = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
+SYNC_THREADS = 8  # concurrent fsyncs of a batch's files (the journal commits them together)
 ITEM_SUFFIX = ".txt"
 
 
@@ -126,7 +128,7 @@ class Archive:
         self._contents: dict[Path, bytes] = {}
 
     def begin_batch(self) -> None:
-        """Stage the writes until `sync_batch`: one journal commit and one fsync per folder
+        """Stage the writes until `sync_batch`: their fsyncs at once and one fsync per folder
         for the batch, not one of each per file.
 
         Each file still becomes visible only complete and durable (fsynced, then renamed), and
@@ -141,10 +143,11 @@ class Archive:
         that name them."""
         staged, self._staged, self._contents = self._staged or [], None, {}
         try:
-            # Written moments ago: the first fsync commits the file system's journal with
-            # all of them, and the others find little left to do.
-            for tmp, _, _ in staged:
-                _fsync_file(tmp)
+            # At once, from a few threads: the file system commits its journal once for all
+            # the fsyncs waiting (one by one, each new file cost a commit: 0.3-5 ms here).
+            if staged:
+                with ThreadPoolExecutor(min(SYNC_THREADS, len(staged))) as pool:
+                    list(pool.map(_fsync_file, [tmp for tmp, _, _ in staged]))
             for index, (tmp, path, overwrite) in enumerate(staged):
                 try:
                     _place(tmp, path, overwrite=overwrite)
