@@ -53,6 +53,11 @@ class BackgroundFeedStates:
         for write in writes:
             write.result()
 
+    async def drained(self) -> None:
+        """Wait, without blocking an event loop, until every write made so far is done."""
+        await self._thread.run(_nothing)  # runs after them: one thread, in order
+        self.flush()  # raise the first that failed
+
     def close(self) -> None:
         """Finish the writes, then close the writer's connection and thread (once)."""
         if self._closed:
@@ -63,3 +68,7 @@ class BackgroundFeedStates:
         finally:
             self._thread.call(self._storage.close)
             self._thread.close()
+
+
+def _nothing() -> None:
+    return None

@@ -337,3 +337,32 @@ def test_feed_state_writes_never_wait_for_the_write_lock(db: Path) -> None:
     writer.close()  # waits for the write
     assert stored(db).etag == '"v2"'
     storage.close()
+
+
+def test_closing_in_a_running_crawl_waits_for_the_writes_off_the_scrapy_thread(db: Path) -> None:
+    """One outlet's close must not stop the event loop the other outlets' crawls still use."""
+    import asyncio
+
+    clock = Clock()
+    mw = make_mw(db, clock)
+    fetch_ok(mw, ETag='"v3"')
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the consumer's batch holds the write lock
+
+    async def crawl() -> list[str]:
+        ticks: list[str] = []
+
+        async def other_outlet() -> None:
+            for _ in range(5):
+                ticks.append("tick")
+                await asyncio.sleep(0.01)
+            holder.execute("ROLLBACK")  # the batch ends
+
+        closing = mw.spider_closed(None, "finished")
+        assert closing is not None  # awaited by Scrapy, not waited for here
+        await asyncio.gather(closing, other_outlet())
+        return ticks
+
+    assert asyncio.run(crawl()) == ["tick"] * 5
+    holder.close()
+    assert stored(db).etag == '"v3"'
