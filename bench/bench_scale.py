@@ -35,6 +35,7 @@ removed from the cached archive afterwards; each run starts from a fresh copy of
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
 import json
 import os
@@ -56,6 +57,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # tests/servers: the validating feed server
 
+from servers.feedserver import FeedServer  # noqa: E402
+
 import spiders.outlets  # noqa: E402, F401  (registers the outlets' URL rules and boilerplate)
 from bench.crawl_site import real_items  # noqa: E402
 from conf.dedup import DedupConfig  # noqa: E402
@@ -64,7 +67,6 @@ from dedup.compare import Features, features_of_body  # noqa: E402
 from dedup.engine import Decision, DedupEngine, Document  # noqa: E402
 from dedup.index import anchors_of  # noqa: E402
 from dedup.simhash import fingerprint_hashes  # noqa: E402
-from servers.feedserver import FeedServer  # noqa: E402
 from store.archive import Archive  # noqa: E402
 from store.document import Body  # noqa: E402
 from store.format import StoredItem  # noqa: E402
@@ -179,8 +181,16 @@ def build(out: Path, n: int) -> dict[str, Any]:
                         del recent[:-200]
                     stored = StoredItem(ts, title, url, base.item.body)
                     path = archive.write_new(stored, canonical) if decision.kind == "new" else None
-                    seen = SeenItem(canonical, OUTLET if in_feed else "other", url, title, ts,
-                                    ts, story_id, str(path) if path else None)
+                    seen = SeenItem(
+                        canonical,
+                        OUTLET if in_feed else "other",
+                        url,
+                        title,
+                        ts,
+                        ts,
+                        story_id,
+                        str(path) if path else None,
+                    )
                     storage.items.record(seen, url)
                     storage.items.set_digest(canonical, entry_digest(title, base.item.body, ts))
                     if in_feed:
@@ -388,8 +398,12 @@ def _remove_new_files(state: Path, meta: dict[str, Any]) -> None:
     storage = open_storage(state)
     try:
         for entry in meta["fresh"]:
-            seen = storage.items.lookup(canonical_url(entry["url"]))
-            if seen is not None and seen.path:
+            canonical = canonical_url(entry["url"])
+            seen = storage.items.lookup(canonical)
+            # A repost's row names its story's file, which is the cache's: only a file named
+            # after this URL (store/archive.py) was written by this run.
+            own = hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:16]
+            if seen is not None and seen.path and Path(seen.path).name.startswith(own):
                 Path(seen.path).unlink(missing_ok=True)
     finally:
         storage.close()
@@ -467,8 +481,10 @@ def table(results: list[dict[str, Any]], startup: Usage, command: str) -> str:
         ),
         row(
             "(b) daemon consuming them: CPU / RSS growth",
-            [f"{r['new']['daemon_cpu_s']:.2f} s / {r['new']['daemon_rss_mb']:+.0f} MB"
-             for r in results],
+            [
+                f"{r['new']['daemon_cpu_s']:.2f} s / {r['new']['daemon_rss_mb']:+.0f} MB"
+                for r in results
+            ],
         ),
         row(
             "(c) no daemon: crawl + its consumer process, CPU s / peak RSS / wall",
