@@ -276,20 +276,37 @@ def _env() -> dict[str, str]:
     return env
 
 
+# Starts the command from a small process: Linux counts the memory of the process that forked
+# a child in the child's ru_maxrss (at exec), so a child of this bench (which holds the real
+# items and their features) would never show less than the bench's own size.
+_LAUNCHER = """
+import json, os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump([os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime, ru.ru_maxrss], out)
+"""
+
+
 def _run(cmd: list[str], cwd: Path) -> Usage:
     """Run `cmd` to its end; CPU and peak RSS from wait4 (its waited-for children included)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory() as tmp:
+        usage = Path(tmp) / "usage.json"
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=_env())
-        _, status, ru = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", _LAUNCHER, str(usage), *cmd],
+            cwd=cwd,
+            capture_output=True,
+            env=_env(),
+            timeout=1800,
+        )
         wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        text = out.read().decode(errors="replace")
-        if proc.returncode != 0:
-            raise RuntimeError(f"{cmd} exited {proc.returncode}: {err.read().decode()[-2000:]}")
-    return Usage(ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, wall, text)
+        if proc.returncode != 0 or not usage.exists():
+            raise RuntimeError(f"{cmd} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+        code, cpu, maxrss_kb = json.loads(usage.read_text())
+    if code != 0:
+        raise RuntimeError(f"{cmd} exited {code}: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return Usage(cpu, maxrss_kb / 1024, wall, proc.stdout.decode(errors="replace"))
 
 
 def _proc(pid: int) -> tuple[float, float]:
