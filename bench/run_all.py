@@ -107,7 +107,9 @@ def crawl_rows(r: Result) -> list[Row]:
 
 
 def fingerprint_rows(r: Result) -> list[Row]:
-    ratio = _floats(_cells(r.stdout, "feedwatch normalize_text")[1])[0]
+    # The ratio is the cell that ends in "x" (the table's columns have changed before).
+    cells = _cells(r.stdout, "feedwatch normalize_text")
+    ratio = next(_floats(c)[0] for c in cells if c.endswith("x"))
     return [
         (
             "normalize + fingerprint >= 20 x `simhash.Simhash(text)`",
@@ -161,7 +163,7 @@ def archive_rows(r: Result) -> list[Row]:
     return [
         (
             "import: time per item grows linearly (last / first batch, CPU)",
-            f"{growth:.2f} ({' / '.join(f'{1000 * p:.2f}' for p in per)} ms per item)",
+            f"{growth:.2f} (wall: {' / '.join(f'{1000 * p:.2f}' for p in per)} ms per item)",
             _met(growth < 1.3),
         ),
         (
@@ -402,7 +404,7 @@ def target_rows(bench: Bench, result: Result, quick: bool) -> list[tuple[str, ..
         return [(f"{bench.title}", why, "not run" if not result.ran else "**failed**", "-")]
     try:
         return [(*row, size) for row in bench.rows(result)]
-    except (KeyError, IndexError, ValueError, TypeError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError, StopIteration) as exc:
         return [(bench.title, f"figures not found in its output ({exc!r})", "?", size)]
 
 

@@ -74,3 +74,13 @@ def test_scale_rows_compare_the_largest_state_with_the_smallest() -> None:
     data["sizes"][1]["not_modified"][0]["cpu_s"] = 3.0  # type: ignore[index]
     data["sizes"][1]["not_modified"][1]["cpu_s"] = 3.0  # type: ignore[index]
     assert run_all.scale_rows(Result("", data, 1.0, True, True))[0][2] == "**missed**"
+
+
+def test_the_fingerprint_ratio_is_read_from_either_table_layout() -> None:
+    old = "| feedwatch normalize_text + fingerprint | 4,194 | 19.9x |"
+    new = "| feedwatch normalize_text + fingerprint | 1,310 | 763 | 4.3x |"
+    assert run_all.fingerprint_rows(Result(old, None, 1.0, True, True))[0][1:] == (
+        "19.9x",
+        "given up (issue 12: fast paths removed)",
+    )
+    assert run_all.fingerprint_rows(Result(new, None, 1.0, True, True))[0][1] == "4.3x"
