@@ -34,6 +34,7 @@ from store.consistency import (
     read_ro,
     scan_archive,
 )
+from store.sqlite import SQLiteState
 from store.state import ItemState, SeenItem, now_ms, open_state, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,8 @@ def _repair_rows(config: Config, files: list[ArchiveFile]) -> list[str]:
     """Register unknown files, follow moved files, mark rows whose file is gone."""
     conn = open_state(config.state_db)
     try:
-        engine = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
+        storage = SQLiteState.on(conn)
+        engine = DedupEngine(storage, config.dedup) if config.dedup.enabled else None
         with write_transaction(conn):
             # Compared again inside the write lock: a crawl storing a story right now has
             # either committed its row or not yet written its file.

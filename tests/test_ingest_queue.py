@@ -30,6 +30,8 @@ from store.queue import MAX_ATTEMPTS, IngestQueue
 from store.sqlite import open_storage
 from store.state import open_state
 from store.storage import (
+    AlertStorage,
+    DedupStorage,
     FeedStateStorage,
     ItemStorage,
     QueueStorage,
@@ -279,7 +281,7 @@ def test_the_sqlite_store_meets_the_storage_interface(config: Config) -> None:
         assert isinstance(storage, StateStorage)
         for part, protocol in zip(
             iter_parts(storage),
-            (ItemStorage, RunStorage, FeedStateStorage, QueueStorage),
+            (ItemStorage, RunStorage, FeedStateStorage, QueueStorage, DedupStorage, AlertStorage),
             strict=True,
         ):
             assert isinstance(part, protocol), (part, protocol)
