@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -91,16 +92,32 @@ class Ingestor:
     ) -> None:
         self.config = config
         self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
-        self.archive = Archive(config.archive_dir)
         self.items: ItemStorage = self.state.items
         # Partial stories (stored from their feed summary) are not behind the interface yet.
         self.partials = PartialStories(self.state.connection)
-        self.dedup = DedupEngine(self.state, config.dedup) if config.dedup.enabled else None
         wanted = config.alerts.rules or config.alerts.health.notify
         self.alerts = AlertService(self.state, config.alerts) if alerts and wanted else None
 
+    # The archive and the index are made on first use: a one-off consumer whose crawl queued no
+    # story (every feed 304) then loads neither (at 10^6 stories: ~6 s and ~800 MB for the
+    # index, ~1 s for the archive sweep; docs/BENCHMARKS.md section 7). The daemon warms them.
+    @cached_property
+    def archive(self) -> Archive:
+        """The archive (made on first use: it sweeps stale temp files, a walk of every folder)."""
+        return Archive(self.config.archive_dir)
+
+    @cached_property
+    def dedup(self) -> DedupEngine | None:
+        """The dedup engine, its index loaded from the state on first use (None: dedup off)."""
+        return DedupEngine(self.state, self.config.dedup) if self.config.dedup.enabled else None
+
+    def warm(self) -> None:
+        """Load the index and sweep the archive now, outside any transaction (a no-op after)."""
+        _ = self.archive, self.dedup
+
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
+        self.warm()  # before the transaction: the dedup tables' set-up commits
         with self.state.transaction():
             outcome = self._ingest_locked(story)
             if story.digest is not None:
