@@ -1,6 +1,7 @@
 """The alert service: match new stories, queue alerts durably, deliver them with retries.
 
-Everything lives in `alerts_*` tables of the state database, written before any send, so an
+Everything lives in the `alerts_*` tables behind the storage interface (store/alert_tables.py,
+`StateStorage.alerts`), written before any send, so an
 alert is never lost: a send that fails (or a process that dies) leaves it pending, and the next
 `deliver_pending()` call, in this run or the next, sends it. Delivery is at-least-once per
 channel; each message carries its `alert_id` so a consumer can drop a re-delivered duplicate.
@@ -23,7 +24,9 @@ from alerts.health import Finding, OutletHealth, OutletRun, judge_quiet, record_
 from alerts.ids import alert_id_for
 from alerts.match import RuleMatcher, prepare_story
 from conf.alerts import AlertsConfig, WatchRule
-from store.state import write_transaction
+from store.alert_tables import AlertTables
+from store.sqlite import SQLiteState
+from store.storage import AlertStorage, StateStorage
 from store.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -32,68 +35,10 @@ logger = logging.getLogger(__name__)
 # takes longer than this has hung; channels time out well before).
 _CLAIM_LEASE_MS = 10 * 60 * 1000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts_matches (
-    id INTEGER PRIMARY KEY,
-    rule TEXT NOT NULL,
-    story_id INTEGER NOT NULL,
-    outlet TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL,
-    path TEXT,
-    reasons TEXT NOT NULL,
-    matched_ms INTEGER NOT NULL,
-    event_id INTEGER,
-    UNIQUE (rule, story_id)
-);
-CREATE TABLE IF NOT EXISTS alerts_events (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    rule TEXT,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    data TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alerts_outbox (
-    id INTEGER PRIMARY KEY,
-    event_id INTEGER NOT NULL REFERENCES alerts_events(id),
-    channel TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL,
-    last_error TEXT,
-    sent_ms INTEGER,
-    UNIQUE (event_id, channel)
-);
-CREATE INDEX IF NOT EXISTS alerts_outbox_due ON alerts_outbox(state, next_attempt_ms);
-CREATE TABLE IF NOT EXISTS alerts_reposts (
-    id INTEGER PRIMARY KEY,
-    story_id INTEGER NOT NULL,
-    outlet TEXT NOT NULL,
-    url TEXT NOT NULL,
-    seen_ms INTEGER NOT NULL,
-    UNIQUE (story_id, url)
-);
-CREATE TABLE IF NOT EXISTS alerts_digests (
-    rule TEXT PRIMARY KEY,
-    next_due_ms INTEGER NOT NULL,
-    last_repost_id INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alerts_health (
-    outlet TEXT PRIMARY KEY,
-    state TEXT NOT NULL
-);
-"""
-
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the alerts_* tables if they do not exist yet."""
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    """Create the alerts_* tables if they do not exist yet (tools that open a bare connection)."""
+    AlertTables(conn).ensure_schema()
 
 
 @dataclass(frozen=True)
@@ -124,18 +69,21 @@ class AlertService:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        state: StateStorage | sqlite3.Connection,
         config: AlertsConfig,
         clock: Callable[[], float] = time.time,
         notifiers: Mapping[str, Notifier] | None = None,
     ) -> None:
-        self.conn = conn
+        # A bare SQLite connection (tools, tests) is taken as the embedded store on it.
+        self.storage: StateStorage = (
+            SQLiteState.on(state) if isinstance(state, sqlite3.Connection) else state
+        )
+        self.tables: AlertStorage = self.storage.alerts
         self.config = config
         self.clock = clock
         self._notifiers = dict(notifiers or {})
         self._matchers = [RuleMatcher(rule) for rule in config.rules if rule.enabled]
-        with write_transaction(conn):
-            ensure_schema(conn)
+        self._digest_rules = [r.name for r in config.rules if r.enabled and r.digest is not None]
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -151,7 +99,7 @@ class AlertService:
         matched = [(rule, result.reasons) for rule, result in results if result.matched]
         now = self._now_ms()
         fresh: list[str] = []
-        with write_transaction(self.conn):
+        with self.storage.transaction():
             for rule, reasons in matched:
                 if self._record_match(rule, story, reasons, now):
                     fresh.append(rule.name)
@@ -160,22 +108,18 @@ class AlertService:
         return fresh
 
     def _record_match(self, rule: WatchRule, story: StoryRef, reasons: list[str], now: int) -> bool:
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO alerts_matches (rule, story_id, outlet, title, url, ts_ms,"
-            " path, reasons, matched_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rule.name,
-                story.story_id,
-                story.outlet,
-                story.title,
-                story.url,
-                story.ts_ms,
-                story.path,
-                json.dumps(reasons, ensure_ascii=False),
-                now,
-            ),
+        fresh = self.tables.record_match(
+            rule.name,
+            story.story_id,
+            story.outlet,
+            story.title,
+            story.url,
+            story.ts_ms,
+            story.path,
+            json.dumps(reasons, ensure_ascii=False),
+            now,
         )
-        if cursor.rowcount == 0:
+        if not fresh:
             return False  # this story already alerted for this rule
         if rule.digest is None:
             data = {
@@ -201,20 +145,20 @@ class AlertService:
                 rule.notify,
                 now,
             )
-            self.conn.execute(
-                "UPDATE alerts_matches SET event_id = ? WHERE rule = ? AND story_id = ?",
-                (event_id, rule.name, story.story_id),
-            )
+            if event_id is not None:
+                self.tables.set_match_events(event_id, rule.name, [story.story_id])
         return True
 
     def on_repost(self, story_id: int, outlet: str, url: str) -> None:
-        """Record that a story was republished (by another outlet); digests summarize these."""
-        with write_transaction(self.conn):
-            self.conn.execute(
-                "INSERT OR IGNORE INTO alerts_reposts (story_id, outlet, url, seen_ms)"
-                " VALUES (?, ?, ?, ?)",
-                (story_id, outlet, url, self._now_ms()),
-            )
+        """Record that a story was republished (by another outlet); digests summarize these.
+
+        Only a digest rule's matched stories are recorded: no digest reads any other repost
+        (each rule's first period starts after the reposts recorded before it), so the state
+        does not keep one row per repost for nothing.
+        """
+        with self.storage.transaction():
+            if any(self.tables.matched(rule, story_id) for rule in self._digest_rules):
+                self.tables.add_repost(story_id, outlet, url, self._now_ms())
 
     def _queue(
         self,
@@ -228,21 +172,16 @@ class AlertService:
         now: int,
     ) -> int | None:
         """Store an event and one outbox row per channel; None when the key already exists."""
-        cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO alerts_events (key, kind, rule, title, body, data, created_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key, kind, rule, title, body, json.dumps(data, ensure_ascii=False), now),
+        return self.tables.queue_event(
+            key,
+            kind,
+            rule,
+            title,
+            body,
+            json.dumps(data, ensure_ascii=False),
+            now,
+            list(dict.fromkeys(channels)),
         )
-        if cursor.rowcount == 0:
-            return None
-        event_id = cursor.lastrowid
-        for channel in dict.fromkeys(channels):
-            self.conn.execute(
-                "INSERT OR IGNORE INTO alerts_outbox (event_id, channel, next_attempt_ms)"
-                " VALUES (?, ?, ?)",
-                (event_id, channel, now),
-            )
-        return event_id
 
     # -- digests ----------------------------------------------------------------------------
 
@@ -253,45 +192,26 @@ class AlertService:
         for rule in self.config.rules:
             if rule.digest is None or not rule.enabled:
                 continue
-            with write_transaction(self.conn):
+            with self.storage.transaction():
                 queued += self._flush_digest(rule, now)
         return queued
 
     def _flush_digest(self, rule: WatchRule, now: int) -> int:
         assert rule.digest is not None
-        row = self.conn.execute(
-            "SELECT next_due_ms, last_repost_id FROM alerts_digests WHERE rule = ?", (rule.name,)
-        ).fetchone()
+        period = self.tables.digest_period(rule.name)
         # Reposts are tracked by id, not time: two events in the same millisecond stay ordered.
-        newest_repost = self.conn.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM alerts_reposts"
-        ).fetchone()[0]
-        if row is None:
+        newest_repost = self.tables.newest_repost_id()
+        if period is None:
             # The first period starts now; matches recorded before still go into it.
-            self.conn.execute(
-                "INSERT INTO alerts_digests (rule, next_due_ms, last_repost_id) VALUES (?, ?, ?)",
-                (rule.name, next_due_ms(rule.digest, now), newest_repost),
-            )
+            self.tables.set_digest_period(rule.name, next_due_ms(rule.digest, now), newest_repost)
             return 0
-        due, last_repost_id = row
+        due, last_repost_id = period
         if now < due:
             return 0
-        matches = self.conn.execute(
-            "SELECT story_id, outlet, title, url, ts_ms, path, reasons FROM alerts_matches"
-            " WHERE rule = ? AND event_id IS NULL ORDER BY ts_ms, id",
-            (rule.name,),
-        ).fetchall()
+        matches = self.tables.undigested_matches(rule.name)
         # Reposts by other outlets of stories this rule matched, seen since the last digest.
-        reposts = self.conn.execute(
-            "SELECT m.story_id, m.title, r.outlet, r.url FROM alerts_reposts r"
-            " JOIN alerts_matches m ON m.story_id = r.story_id AND m.rule = ?"
-            " WHERE r.id > ? AND r.id <= ? AND r.outlet != m.outlet ORDER BY r.id",
-            (rule.name, last_repost_id, newest_repost),
-        ).fetchall()
-        self.conn.execute(
-            "UPDATE alerts_digests SET next_due_ms = ?, last_repost_id = ? WHERE rule = ?",
-            (next_due_ms(rule.digest, now), newest_repost, rule.name),
-        )
+        reposts = self.tables.reposts_of_matches(rule.name, last_repost_id, newest_repost)
+        self.tables.set_digest_period(rule.name, next_due_ms(rule.digest, now), newest_repost)
         if not matches and not reposts:
             return 0
         lines = [f"{len(matches)} new matching stories"]
@@ -333,10 +253,7 @@ class AlertService:
         )
         if event_id is None:
             return 0
-        self.conn.executemany(
-            "UPDATE alerts_matches SET event_id = ? WHERE rule = ? AND story_id = ?",
-            [(event_id, rule.name, match[0]) for match in matches],
-        )
+        self.tables.set_match_events(event_id, rule.name, [match[0] for match in matches])
         return 1
 
     # -- delivery ---------------------------------------------------------------------------
@@ -358,12 +275,7 @@ class AlertService:
         self.flush_digests()
         started = self.clock()
         now = self._now_ms()
-        due = self.conn.execute(
-            "SELECT o.id, o.channel, o.attempts, e.id, e.key, e.kind, e.title, e.body, e.data"
-            " FROM alerts_outbox o JOIN alerts_events e ON e.id = o.event_id"
-            " WHERE o.state = 'pending' AND o.next_attempt_ms <= ? ORDER BY o.id",
-            (now,),
-        ).fetchall()
+        due = self.tables.due(now)
         sent = failed = 0
         broken: set[str] = set()  # channels that failed in this call: the rest waits
         for outbox_id, channel, attempts, event_id, key, kind, title, body, data in due:
@@ -378,7 +290,7 @@ class AlertService:
             fields = json.loads(data)
             # Events queued before alert ids existed get one from their (unique) key.
             alert_id = str(fields.pop("alert_id", "") or alert_id_for(key))
-            message = AlertMessage(kind, title, body, fields, alert_id)
+            message = AlertMessage(kind, title, body, fields, alert_id)  # type: ignore[arg-type]
             try:
                 if notifier is None:
                     raise DeliveryError(f"channel {channel!r} is no longer configured")
@@ -396,15 +308,9 @@ class AlertService:
                 logger.exception("alert %s to %s crashed", event_id, channel)
                 continue
             sent += 1
-            with write_transaction(self.conn):
-                self.conn.execute(
-                    "UPDATE alerts_outbox SET state = 'sent', attempts = ?, sent_ms = ?,"
-                    " last_error = NULL WHERE id = ?",
-                    (attempts + 1, self._now_ms(), outbox_id),
-                )
-        waiting = self.conn.execute(
-            "SELECT COUNT(*) FROM alerts_outbox WHERE state = 'pending'"
-        ).fetchone()[0]
+            with self.storage.transaction():
+                self.tables.mark_sent(outbox_id, attempts + 1, self._now_ms())
+        waiting = self.tables.pending_count()
         if sent or failed:
             logger.info("alerts: %d sent, %d failed, %d pending", sent, failed, waiting)
         return DeliveryReport(sent, failed, waiting)
@@ -416,22 +322,13 @@ class AlertService:
         the same moment never send it twice; a sender killed mid-send leaves it to be retried
         once the lease runs out.
         """
-        with write_transaction(self.conn):
-            cur = self.conn.execute(
-                "UPDATE alerts_outbox SET next_attempt_ms = ?"
-                " WHERE id = ? AND state = 'pending' AND next_attempt_ms <= ?",
-                (now + _CLAIM_LEASE_MS, outbox_id, now),
-            )
-        return cur.rowcount == 1
+        with self.storage.transaction():
+            return self.tables.claim(outbox_id, now, now + _CLAIM_LEASE_MS)
 
     def _failed(self, outbox_id: int, attempts: int, error: str) -> None:
         retry_at = self._now_ms() + self._backoff_ms(attempts)
-        with write_transaction(self.conn):
-            self.conn.execute(
-                "UPDATE alerts_outbox SET attempts = ?, next_attempt_ms = ?, last_error = ?"
-                " WHERE id = ?",
-                (attempts, retry_at, error[:500], outbox_id),
-            )
+        with self.storage.transaction():
+            self.tables.mark_failed(outbox_id, attempts, retry_at, error)
 
     # -- health -----------------------------------------------------------------------------
 
@@ -442,10 +339,10 @@ class AlertService:
         health = self.config.health
         now = self._now_ms()
         findings: list[Finding] = []
-        with write_transaction(self.conn):
+        with self.storage.transaction():
             states = {
                 outlet: OutletHealth.from_dict(json.loads(raw))
-                for outlet, raw in self.conn.execute("SELECT outlet, state FROM alerts_health")
+                for outlet, raw in self.tables.health_states().items()
             }
             for run in sorted(outlet_stats, key=lambda r: r.finished_ms):
                 state = states.setdefault(run.outlet, OutletHealth())
@@ -453,11 +350,7 @@ class AlertService:
             for outlet, state in sorted(states.items()):
                 findings += judge_quiet(state, outlet, now, health)
             for outlet, state in states.items():
-                self.conn.execute(
-                    "INSERT INTO alerts_health (outlet, state) VALUES (?, ?)"
-                    " ON CONFLICT(outlet) DO UPDATE SET state = excluded.state",
-                    (outlet, json.dumps(state.to_dict())),
-                )
+                self.tables.put_health(outlet, json.dumps(state.to_dict()))
             for number, finding in enumerate(findings):
                 self._queue_health(finding, now, number)
         return findings

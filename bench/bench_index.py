@@ -41,9 +41,11 @@ from bench.index_workload import Workload, random_workload, realistic_workload  
 from conf.dedup import DedupConfig  # noqa: E402
 from dedup.compare import features_of_text  # noqa: E402
 from dedup.engine import DedupEngine, Document  # noqa: E402
-from dedup.index import NearIndex, _to_signed, create_tables  # noqa: E402
+from dedup.index import NearIndex  # noqa: E402
 from dedup.text import normalize_text  # noqa: E402
+from store.dedup_tables import to_signed  # noqa: E402
 from store.imports import iter_item_paths, read_item_file  # noqa: E402
+from store.sqlite import open_storage  # noqa: E402
 from store.urls import canonical_url  # noqa: E402
 
 STALL_MS = 50.0
@@ -109,20 +111,21 @@ def cold_start(w: Workload, cfg: DedupConfig) -> float:
     """Seconds to load the workload's rows from SQLite and build the index."""
     off = w.offsets()
     with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "state.db")
-        create_tables(conn)
-        with conn:
-            conn.executemany(
+        storage = open_storage(Path(tmp) / "state.db")
+        with storage.transaction():
+            storage.connection.executemany(
                 "INSERT INTO dedup_fingerprints (item_id, simhash, anchors) VALUES (?, ?, ?)",
-                ((i, _to_signed(int(w.fps[i])), w.blob(i, off)) for i in range(len(w))),
+                ((i, to_signed(int(w.fps[i])), w.blob(i, off)) for i in range(len(w))),
             )
-        conn.close()
-        conn = sqlite3.connect(Path(tmp) / "state.db")
+        storage.close()
+        storage = open_storage(Path(tmp) / "state.db")
         t0 = time.perf_counter()
-        loaded = NearIndex.load(conn, cfg.simhash_k, cfg.min_shared_anchors, cfg.max_anchor_items)
+        loaded = NearIndex.load(
+            storage.dedup, cfg.simhash_k, cfg.min_shared_anchors, cfg.max_anchor_items
+        )
         seconds = time.perf_counter() - t0
         assert len(loaded) == len(w)
-        conn.close()
+        storage.close()
     return seconds
 
 
@@ -166,9 +169,9 @@ def state_bytes(cfg: DedupConfig, limit: int = 2000) -> tuple[int, float, float]
         with_sketch = dedup_bytes()
         conn.execute("BEGIN")
         conn.executemany(
-            "UPDATE dedup_items SET text = ?, sketch = NULL, shingles = NULL WHERE id = ?",
-            [(blob, item_id) for item_id, blob in texts.items()],
+            "INSERT INTO dedup_texts (item_id, text) VALUES (?, ?)", list(texts.items())
         )
+        conn.execute("UPDATE dedup_items SET sketch = NULL, shingles = NULL")
         conn.execute("COMMIT")
         with_text = dedup_bytes()
         conn.close()

@@ -79,11 +79,10 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, list[int]]:
     )
     config = load_config(root / "config.yaml")
     state = open_state(config.state_db)
-    from alerts.service import ensure_schema as alerts_schema
-    from dedup.clusters import create_tables as dedup_tables
+    from store.compact import hash64
+    from store.sqlite import SQLiteState
 
-    dedup_tables(state)
-    alerts_schema(state)
+    SQLiteState.on(state)  # the dedup and alert tables
     base_ts = 1_600_000_000_000
     items: list[tuple[Any, ...]] = []
     dedup: list[tuple[Any, ...]] = []
@@ -107,7 +106,7 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, list[int]]:
         items.append((item_id, url, outlet, url, title, ts, ts + 1000, sid, path))
         outlets, hosts, reposts = [outlet], [f"{outlet}.example"], 0
         dedup.append(
-            (url, url, sid, "new", outlet, ts + 1000, title, "h", len(text), 1, None, "{}", b"")
+            (hash64(url), url, url, sid, "new", outlet, ts + 1000, 0, 0, len(text), 1, None, "{}")
         )
         if rng.random() < 0.1:  # a repost from another outlet
             other = rng.choice([o for o in OUTLETS if o != outlet])
@@ -116,19 +115,19 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, list[int]]:
             items.append((item_id, rurl, other, rurl, title, ts, ts + 5000, sid, path))
             dedup.append(
                 (
+                    hash64(rurl),
                     rurl,
                     rurl,
                     sid,
                     "repost",
                     other,
                     ts + 5000,
-                    title,
-                    "h",
+                    0,
+                    0,
                     len(text),
                     1,
                     url,
-                    '{"containment": 0.9}',
-                    b"",
+                    '{"containment":0.9}',
                 )
             )
             outlets.append(other)
@@ -160,8 +159,8 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, list[int]]:
             items,
         )
         state.executemany(
-            "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
-            " text_hash, text_len, full_text, matched_key, scores, text)"
+            "INSERT INTO dedup_items (url_hash, key, canonical_url, story_id, kind, outlet,"
+            " seen_ms, title_hash, text_hash, text_len, full_text, matched_key, scores)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             dedup,
         )

@@ -84,7 +84,7 @@ def ours_sketch(feats: dict[str, Features], config: DedupConfig, stored_first: b
             return False
         stored, new = (p.a, p.b) if stored_first else (p.b, p.a)
         if stored not in sketches:
-            sketches[stored] = sketch_of(feats[stored].shingles)
+            sketches[stored] = sketch_of(feats[stored].shingles).stored()  # as the state keeps it
         ov, _ = sketch_overlap(feats[new].shingles, sketches[stored])
         return is_match(
             ov,

@@ -2,19 +2,18 @@
 
 Usage (one engine per state database connection):
 
-    engine = DedupEngine(conn, config.dedup)
+    engine = DedupEngine(storage, config.dedup)  # or a bare SQLite connection
     decision = engine.classify(doc)      # read-only
     engine.commit(doc, decision)         # records it (and indexes it) in one transaction
 
-State lives in SQLite tables prefixed `dedup_` (see dedup/clusters.py and dedup/index.py); the
-in-memory index is rebuilt from them at start-up. A stored item keeps no text, only a shingle
+State lives in the `dedup_*` tables behind the storage interface (store/dedup_tables.py,
+`StateStorage.dedup`); the in-memory index is rebuilt from them at start-up. A stored item keeps no text, only a shingle
 sketch for verification (dedup/sketch.py); rows written before sketches keep their text, and
 their sketch is computed from it when needed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import zlib
@@ -25,7 +24,6 @@ from typing import Literal
 import numpy as np
 
 from conf.dedup import DedupConfig
-from dedup.clusters import create_tables
 from dedup.compare import (
     Features,
     features_of_body,
@@ -34,8 +32,10 @@ from dedup.compare import (
 )
 from dedup.index import Candidates, NearIndex
 from dedup.sketch import Sketch, compare_sketch, sketch_of
+from store.dedup_tables import NewDedupItem
 from store.document import Body
-from store.state import write_transaction as transaction
+from store.sqlite import SQLiteState
+from store.storage import DedupStorage, StateStorage
 
 __all__ = ["Decision", "DedupEngine", "Document"]
 
@@ -66,6 +66,9 @@ class Document:
     seen_ms: int
     full_text: bool
     body: Body | None = field(default=None, repr=False, compare=False)  # body_html parsed
+    # The key is the URL the items table keeps for this canonical URL (the ingest step's
+    # stories): it is not stored a second time.
+    key_in_items: bool = False
 
     def content(self) -> Body:
         """The body's one document (given by the caller, else made here)."""
@@ -83,6 +86,7 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     richer_body: bool = False  # a repost/revision whose body is richer than the story's
     features: Features | None = field(default=None, repr=False, compare=False)
+    matched_id: int | None = None  # the stored item it matched (its key is `matched_key`)
 
     def explain(self) -> str:
         """Human-readable account of the decision."""
@@ -102,15 +106,18 @@ class Decision:
 
 
 class DedupEngine:
-    """Classifies and records items against the stories in the state database."""
+    """Classifies and records items against the stories in the state store."""
 
-    def __init__(self, conn: sqlite3.Connection, config: DedupConfig) -> None:
-        self.conn = conn
+    def __init__(self, state: StateStorage | sqlite3.Connection, config: DedupConfig) -> None:
+        # A bare SQLite connection (tools, tests) is taken as the embedded store on it.
+        self.storage: StateStorage = (
+            SQLiteState.on(state) if isinstance(state, sqlite3.Connection) else state
+        )
+        self.tables: DedupStorage = self.storage.dedup
         self.config = config
-        create_tables(conn)
         self._check_signature()
         self.index = NearIndex.load(
-            conn, config.simhash_k, config.min_shared_anchors, config.max_anchor_items
+            self.tables, config.simhash_k, config.min_shared_anchors, config.max_anchor_items
         )
         self._stored_cache: OrderedDict[int, _Stored] = OrderedDict()
 
@@ -126,23 +133,19 @@ class DedupEngine:
         again); it is said once in the log, with the way to re-index it: a rebuild of the state
         from the archive (`feedwatch import ARCHIVE --no-alerts` into a fresh state).
         """
-        row = self.conn.execute("SELECT value FROM dedup_meta WHERE name = 'features'").fetchone()
-        if row and row[0] == self._signature():
+        if self.tables.signature() == self._signature():
             return
-        count = self.conn.execute("SELECT COUNT(*) FROM dedup_items").fetchone()[0]
-        with transaction(self.conn):
+        count = self.tables.item_count()
+        with self.storage.transaction():
             if count:
                 logger.info("dedup feature settings changed: re-fingerprinting %d items", count)
-                rows = self.conn.execute(
-                    "SELECT id, text FROM dedup_items WHERE kind != 'duplicate'"
-                ).fetchall()
                 kept = 0
-                for item_id, blob in rows:
+                for item_id, blob in self.tables.refingerprint_sources():
                     if not blob:  # a sketch only: its features cannot be recomputed
                         kept += 1
                         continue
                     f = features_of_text(zlib.decompress(blob).decode("utf-8"), "", self.config)
-                    NearIndex.save(self.conn, item_id, f.fingerprint, f.anchors)
+                    self.tables.save_fingerprint(item_id, f.fingerprint, f.anchors)
                 if kept:
                     logger.warning(
                         "dedup feature settings changed: %d stored items keep only a sketch made"
@@ -150,15 +153,12 @@ class DedupEngine:
                         " state from the archive to re-index them",
                         kept,
                     )
-            self.conn.execute(
-                "INSERT OR REPLACE INTO dedup_meta (name, value) VALUES ('features', ?)",
-                (self._signature(),),
-            )
+            self.tables.set_signature(self._signature())
 
     def classify(self, doc: Document) -> Decision:
         """Decide what `doc` is; does not change any state."""
         # Another process (the daemon, a manual fetch) may have indexed items since we loaded.
-        self.index.catch_up(self.conn)
+        self.index.catch_up(self.tables)
         feats = features_of_body(doc.content(), doc.title, self.config)
         by_url = self._classify_by_url(doc, feats)
         if by_url is not None:
@@ -166,16 +166,11 @@ class DedupEngine:
         return self._classify_by_content(doc, feats)
 
     def _classify_by_url(self, doc: Document, feats: Features) -> Decision | None:
-        row = self.conn.execute(
-            "SELECT id, key, story_id, title, text_hash, text_len FROM dedup_items"
-            " WHERE canonical_url = ? ORDER BY id DESC LIMIT 1",
-            (doc.canonical_url,),
-        ).fetchone()
-        if row is None:
+        found = self.tables.latest_by_url(doc.canonical_url, feats.title, feats.text_hash)
+        if found is None:
             return None
-        item_id, key, story_id, title, text_hash, old_length = row
-        same_text = text_hash == feats.text_hash
-        same_title = title == feats.title
+        item_id, key, story_id = found.id, found.key, found.story_id
+        same_text, same_title, old_length = found.same_text, found.same_title, found.text_len
         old = self._stored(item_id)
         fingerprint = self._fingerprint(item_id)
         _, scores, reasons = compare_sketch(
@@ -201,6 +196,7 @@ class DedupEngine:
             kind=kind,
             story_id=story_id,
             matched_key=key,
+            matched_id=item_id,
             scores=scores,
             reasons=[f"same canonical URL {doc.canonical_url}: {what}", *reasons],
             richer_body=kind == "revision" and self._is_richer(story_id, doc, feats),
@@ -210,12 +206,10 @@ class DedupEngine:
     def _classify_by_content(self, doc: Document, feats: Features) -> Decision:
         cands = self.index.candidates(feats.fingerprint, feats.anchors)
         order = self._rank(cands, len(feats.anchors))
-        best: tuple[float, int, str, dict[str, float], list[str]] | None = None
+        best: tuple[float, int, str, dict[str, float], list[str], int] | None = None
         for at in order.tolist():
             item_id = int(cands.ids[at])
-            row = self.conn.execute(
-                "SELECT key, story_id FROM dedup_items WHERE id = ?", (item_id,)
-            ).fetchone()
+            row = self.tables.item_ref(item_id)
             if row is None:
                 continue
             other = self._stored(item_id)
@@ -230,6 +224,7 @@ class DedupEngine:
                     row[0],
                     scores,
                     [f"candidate via {route}", *reasons],
+                    item_id,
                 )
         if best is None:
             why = f"{len(cands)} candidates, {order.size} verified, none matched"
@@ -238,11 +233,12 @@ class DedupEngine:
             return Decision(
                 kind="new", story_id=None, matched_key=None, reasons=[why], features=feats
             )
-        _, story_id, key, scores, reasons = best
+        _, story_id, key, scores, reasons, matched_id = best
         return Decision(
             kind="repost",
             story_id=story_id,
             matched_key=key,
+            matched_id=matched_id,
             scores=scores,
             reasons=reasons,
             richer_body=self._is_richer(story_id, doc, feats),
@@ -280,16 +276,17 @@ class DedupEngine:
         if found is not None:
             self._stored_cache.move_to_end(item_id)
             return found
-        shingles, blob, text, anchors = self.conn.execute(
-            "SELECT i.shingles, i.sketch, i.text, f.anchors FROM dedup_items i"
-            " LEFT JOIN dedup_fingerprints f ON f.item_id = i.id WHERE i.id = ?",
-            (item_id,),
-        ).fetchone()
-        if blob is not None:
-            sketch = Sketch.from_bytes(int(shingles), blob)
-        else:  # a row from before sketches: its text is there
-            old = zlib.decompress(text).decode("utf-8")
+        record = self.tables.stored(item_id)
+        if record is None:
+            raise KeyError(f"dedup item {item_id} is not stored")
+        anchors = record.anchors
+        if record.sketch is not None and record.shingles is not None:
+            sketch = Sketch.from_stored(record.shingles, record.sketch, record.sketch_dropped)
+        elif record.legacy_text is not None:  # a row from before sketches: its text is there
+            old = zlib.decompress(record.legacy_text).decode("utf-8")
             sketch = sketch_of(verification_features(old, 0, self.config).shingles)
+        else:
+            sketch = Sketch(0, np.zeros(0, dtype=np.uint32))
         found = _Stored(
             sketch, None if anchors is None else np.frombuffer(anchors, "<u8").astype(np.uint64)
         )
@@ -300,18 +297,13 @@ class DedupEngine:
 
     def _fingerprint(self, item_id: int) -> int | None:
         """A stored item's simhash (None when it is not indexed: a duplicate)."""
-        row = self.conn.execute(
-            "SELECT simhash FROM dedup_fingerprints WHERE item_id = ?", (item_id,)
-        ).fetchone()
-        return None if row is None else int(row[0]) & ((1 << 64) - 1)
+        return self.tables.fingerprint(item_id)
 
     def _is_richer(self, story_id: int, doc: Document, feats: Features) -> bool:
-        row = self.conn.execute(
-            "SELECT best_len, best_full_text FROM dedup_stories WHERE id = ?", (story_id,)
-        ).fetchone()
-        if row is None:
+        best = self.tables.story_best(story_id)
+        if best is None:
             return False
-        best_len, best_full = row
+        best_len, best_full = best
         if doc.full_text and not best_full and feats.richness > best_len:
             return True
         return feats.richness >= self.config.richer_ratio * max(best_len, 1)
@@ -320,49 +312,35 @@ class DedupEngine:
         """Record `doc` with its decision; returns its story id."""
         feats = decision.features or features_of_body(doc.content(), doc.title, self.config)
         sketch = sketch_of(feats.shingles)
-        with transaction(self.conn):
-            cur = self.conn.execute(
-                "INSERT INTO dedup_items (key, canonical_url, story_id, kind, outlet, seen_ms, title,"
-                " text_hash, text_len, full_text, matched_key, scores, text, shingles, sketch)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc.key,
-                    doc.canonical_url,
-                    decision.story_id,
-                    decision.kind,
-                    doc.outlet,
-                    doc.seen_ms,
-                    feats.title,
-                    feats.text_hash,
-                    feats.length,
-                    int(doc.full_text),
-                    decision.matched_key,
-                    json.dumps(decision.scores, sort_keys=True),
-                    b"",  # no second copy of the text: the sketch is what verification needs
-                    sketch.shingles,
-                    sketch.to_bytes(),
-                ),
+        kept, dropped = sketch.to_stored()
+        with self.storage.transaction():
+            item_id = self.tables.add_item(
+                NewDedupItem(
+                    key=None if doc.key_in_items else doc.key,
+                    canonical_url=doc.canonical_url,
+                    story_id=decision.story_id,
+                    kind=decision.kind,
+                    outlet=doc.outlet,
+                    seen_ms=doc.seen_ms,
+                    title=feats.title,
+                    text_hash=feats.text_hash,
+                    text_len=feats.length,
+                    full_text=doc.full_text,
+                    matched_id=decision.matched_id,
+                    scores=decision.scores,
+                    shingles=sketch.shingles,
+                    sketch=kept,  # no second copy of the text: verification needs this
+                    sketch_dropped=dropped,
+                )
             )
-            item_id = int(cur.lastrowid or 0)
             story_id = decision.story_id
             if decision.kind == "new" or story_id is None:
-                self.conn.execute(
-                    "INSERT INTO dedup_stories (id, item_id, key, best_len, best_full_text, created_ms)"
-                    " VALUES (?, ?, '', ?, ?, ?)",  # the key is the item's (dedup_items.key)
-                    (item_id, item_id, feats.richness, int(doc.full_text), doc.seen_ms),
-                )
+                self.tables.add_story(item_id, feats.richness, doc.full_text, doc.seen_ms)
                 story_id = item_id
-                self.conn.execute(
-                    "UPDATE dedup_items SET story_id = ? WHERE id = ?", (story_id, item_id)
-                )
             elif decision.richer_body:
-                self.conn.execute(
-                    "UPDATE dedup_stories SET best_len = MAX(best_len, ?),"
-                    " best_full_text = MAX(best_full_text, ?) WHERE id = ?",
-                    (feats.richness, int(doc.full_text), story_id),
-                )
+                self.tables.raise_best(story_id, feats.richness, doc.full_text)
             if decision.kind != "duplicate":
-                NearIndex.save(self.conn, item_id, feats.fingerprint, feats.anchors)
+                self.tables.save_fingerprint(item_id, feats.fingerprint, feats.anchors)
         if decision.kind != "duplicate":
             self.index.add(item_id, feats.fingerprint, feats.anchors)
         return story_id

@@ -16,32 +16,38 @@ when it grows past `tail_limit` (a size-tiered LSM layout: amortized O(log n) in
 sub-millisecond queries at 10**6 items). Merges of runs are incremental: each insert advances
 them by a bounded step, and the merged run replaces its two sources only when complete, so no
 insert pays for a merge into the big run (bench/bench_index.py: no operation over 50 ms).
-Persistence is one SQLite table, `dedup_fingerprints`, from which the index is rebuilt.
+Persistence is one table, `dedup_fingerprints` (store/dedup_tables.py, behind the storage
+interface), from which the index is rebuilt.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from dedup.arrays import sorted_unique, unique_counts
+from store.storage import DedupStorage
 
-__all__ = ["AnchorTable", "Candidates", "NearIndex", "SimhashTables", "anchors_of", "create_tables"]
+__all__ = ["AnchorTable", "Candidates", "NearIndex", "SimhashTables", "anchors_of"]
 
 logger = logging.getLogger(__name__)
 
-_TWO63 = 1 << 63
 _TWO64 = 1 << 64
 
 
-def _to_signed(fp: int) -> int:
-    """SQLite integers are signed 64-bit."""
-    return fp - _TWO64 if fp >= _TWO63 else fp
+def _chunks(
+    tables: DedupStorage, after: int, size: int = 65536
+) -> Iterator[list[tuple[int, int, bytes]]]:
+    """The stored index rows after item id `after`, in id order, `size` at a time."""
+    while rows := tables.fingerprint_rows(after, size):
+        yield rows
+        if len(rows) < size:
+            return
+        after = int(rows[-1][0])
 
 
 def anchors_of(shingles: np.ndarray, rate: int) -> np.ndarray:
@@ -399,14 +405,6 @@ class AnchorTable:
         return self.table.nbytes()
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
-    """Create the index's table if missing."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS dedup_fingerprints ("
-        " item_id INTEGER PRIMARY KEY, simhash INTEGER NOT NULL, anchors BLOB NOT NULL)"
-    )
-
-
 @dataclass(frozen=True)
 class Candidates:
     """What the index knows about each candidate of one query (parallel arrays)."""
@@ -483,46 +481,39 @@ class NearIndex:
         }
 
     @staticmethod
-    def save(conn: sqlite3.Connection, item_id: int, fp: int, anchors: np.ndarray) -> None:
+    def save(tables: DedupStorage, item_id: int, fp: int, anchors: np.ndarray) -> None:
         """Write one item's index row (the caller owns the transaction)."""
-        conn.execute(
-            "INSERT OR REPLACE INTO dedup_fingerprints (item_id, simhash, anchors) VALUES (?, ?, ?)",
-            (item_id, _to_signed(fp), np.asarray(anchors, dtype="<u8").tobytes()),
-        )
+        tables.save_fingerprint(item_id, fp, anchors)
 
     @classmethod
     def load(
         cls,
-        conn: sqlite3.Connection,
+        tables: DedupStorage,
         k: int,
         min_shared_anchors: int = 2,
         max_anchor_items: int | None = None,
     ) -> NearIndex:
-        """Rebuild the in-memory index from `dedup_fingerprints` (cold start)."""
+        """Rebuild the in-memory index from the stored index rows (cold start)."""
         started = time.perf_counter()
-        create_tables(conn)
         index = cls(k, min_shared_anchors, max_anchor_items)
-        cursor = conn.execute(
-            "SELECT item_id, simhash, anchors FROM dedup_fingerprints ORDER BY item_id"
-        )
-        index.load_rows(cursor)
+        index.load_rows(_chunks(tables, 0))
         logger.info(
             "dedup index loaded: %d items in %.2fs", len(index), time.perf_counter() - started
         )
         return index
 
-    def load_rows(self, cursor: sqlite3.Cursor, chunk: int = 65536) -> None:
-        """Add every (item_id, signed simhash, anchors blob) row of `cursor`, then sort once.
+    def load_rows(self, chunks: Iterable[list[tuple[int, int, bytes]]]) -> None:
+        """Add every (item_id, signed simhash, anchors blob) row, in chunks, then sort once.
 
         Rows come in big chunks and become arrays with no per-row Python work (the signed
-        SQLite integers are reinterpreted as uint64 by a view): the cold start is bound by
-        SQLite reading, not by the interpreter.
+        integers are reinterpreted as uint64 by a view): the cold start is bound by reading
+        the rows, not by the interpreter.
         """
         ids: list[np.ndarray] = []
         fps: list[np.ndarray] = []
         blobs: list[bytes] = []
         lengths: list[np.ndarray] = []
-        while rows := cursor.fetchmany(chunk):
+        for rows in chunks:
             item_ids, simhashes, anchor_blobs = zip(*rows, strict=True)
             ids.append(np.array(item_ids, dtype=np.int64))
             fps.append(np.array(simhashes, dtype=np.int64).view(np.uint64))
@@ -569,7 +560,7 @@ class NearIndex:
             lengths,
         )
 
-    def catch_up(self, conn: sqlite3.Connection) -> int:
+    def catch_up(self, tables: DedupStorage) -> int:
         """Add rows other processes saved since this index was loaded; returns how many.
 
         Item ids grow monotonically (inserts are serialized by the caller's write transaction),
@@ -578,12 +569,7 @@ class NearIndex:
         ids = self.ids.view()
         last = int(ids[-1]) if ids.size else 0
         before = self.ids.size
-        cursor = conn.execute(
-            "SELECT item_id, simhash, anchors FROM dedup_fingerprints WHERE item_id > ?"
-            " ORDER BY item_id",
-            (last,),
-        )
-        self.load_rows(cursor)
+        self.load_rows(_chunks(tables, last))
         return self.ids.size - before
 
     def nbytes(self) -> int:

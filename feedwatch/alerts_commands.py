@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from alerts.match import RuleMatcher, prepare_story
-from alerts.service import ensure_schema
 from conf.alerts import AlertsConfig
 from conf.schema import OutletConfig
 from feedwatch.outlets import host_in_domains, outlet_domains
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
-from store.state import write_transaction
+from store.sqlite import SQLiteState
 
 UNKNOWN_OUTLET = "?"
 
@@ -74,22 +73,14 @@ def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
 
 def list_alerts(conn: sqlite3.Connection, limit: int = 20) -> str:
     """The most recent alerts with each channel's delivery state, newest first."""
-    with write_transaction(conn):
-        ensure_schema(conn)
-    events = conn.execute(
-        "SELECT id, kind, title, created_ms FROM alerts_events ORDER BY id DESC LIMIT ?",
-        (max(1, limit),),
-    ).fetchall()
+    tables = SQLiteState.on(conn).alerts
+    events = [(i, kind, title, ms) for i, kind, _, title, _, ms in tables.events(max(1, limit))]
     if not events:
         return "no alerts yet"
     lines = []
     for event_id, kind, title, created_ms in events:
         lines.append(f"#{event_id} {_when(created_ms)} {kind:<6} {title}")
-        deliveries = conn.execute(
-            "SELECT channel, state, attempts, next_attempt_ms, last_error, sent_ms"
-            " FROM alerts_outbox WHERE event_id = ? ORDER BY channel",
-            (event_id,),
-        ).fetchall()
+        deliveries = tables.deliveries(event_id)
         if not deliveries:
             lines.append("    (no channel: recorded only)")
         for channel, state, attempts, next_ms, error, sent_ms in deliveries:

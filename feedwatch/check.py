@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
 from feedwatch.outlets import outlet_for_url
-from feedwatch.recovery import rebuild_lost_state, state_items
+from feedwatch.recovery import has_stories, rebuild_lost_state
 from scheduler.locks import is_locked
 from store.archive import Archive
 from store.consistency import (
@@ -34,6 +34,7 @@ from store.consistency import (
     read_ro,
     scan_archive,
 )
+from store.sqlite import SQLiteState
 from store.state import ItemState, SeenItem, now_ms, open_state, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,8 @@ def _repair_rows(config: Config, files: list[ArchiveFile]) -> list[str]:
     """Register unknown files, follow moved files, mark rows whose file is gone."""
     conn = open_state(config.state_db)
     try:
-        engine = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
+        storage = SQLiteState.on(conn)
+        engine = DedupEngine(storage, config.dedup) if config.dedup.enabled else None
         with write_transaction(conn):
             # Compared again inside the write lock: a crawl storing a story right now has
             # either committed its row or not yet written its file.
@@ -221,7 +223,7 @@ def repair(config: Config, ins: Inspection) -> list[str]:
         moved = _set_aside_damaged(config.state_db)
         lines.append("repaired: set the damaged state aside as " + ", ".join(p.name for p in moved))
         return lines + _rebuild(config)
-    if ins.integrity == "missing" or state_items(config.state_db) == 0:
+    if ins.integrity == "missing" or has_stories(config.state_db) is False:
         return lines + _rebuild(config)
     if ins.consistency is not None and ins.consistency.problems:
         lines += _repair_rows(config, ins.files)

@@ -17,6 +17,7 @@ from rich.table import Table
 from conf.schema import Config
 from dedup.text import to_simplified
 from feedwatch.crawl import OutletSummary
+from store.sqlite import SQLiteState
 
 
 @dataclass
@@ -96,18 +97,7 @@ def outlet_table(
 
 def merges(conn: sqlite3.Connection) -> list[Merge]:
     """Every repost and edit recorded, with the story it belongs to (its first stored copy)."""
-    rows = conn.execute(
-        """
-        SELECT d.kind, d.outlet, COALESCE(i.title, s.title), s.outlet, s.title,
-               d.title != f.title, d.text_hash != f.text_hash
-        FROM dedup_items d
-        JOIN items s ON s.id = (SELECT MIN(id) FROM items WHERE story_id = d.story_id)
-        JOIN dedup_items f ON f.id = (SELECT MIN(id) FROM dedup_items WHERE story_id = d.story_id)
-        LEFT JOIN items i ON i.url = d.key AND d.kind = 'repost'
-        WHERE d.kind IN ('repost', 'revision')
-        ORDER BY d.kind, d.id
-        """
-    ).fetchall()
+    rows = SQLiteState.on(conn).dedup.merges()
     found = [
         Merge(kind, outlet, title, story_outlet, story_title, _changed(bool(t), bool(x)))
         for kind, outlet, title, story_outlet, story_title, t, x in rows

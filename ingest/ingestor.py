@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -63,20 +64,33 @@ class Ingestor:
     ) -> None:
         self.config = config
         self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
-        # Dedup's and the alerts' tables are not behind the storage interface yet: they still
-        # take the SQLite connection (store/storage.py).
-        conn = self.conn = self.state.connection
-        self.archive = Archive(config.archive_dir)
         self.items: ItemStorage = self.state.items
         # Partial stories (stored from their feed summary) are not behind the interface yet.
-        self.partials = PartialStories(conn)
-        self.dedup = DedupEngine(conn, config.dedup) if config.dedup.enabled else None
+        self.partials = PartialStories(self.state.connection)
         wanted = config.alerts.rules or config.alerts.health.notify
-        self.alerts = AlertService(conn, config.alerts) if alerts and wanted else None
+        self.alerts = AlertService(self.state, config.alerts) if alerts and wanted else None
+
+    # The archive and the index are made on first use: a one-off consumer whose crawl queued no
+    # story (every feed 304) then loads neither (at 10^6 stories: ~6 s and ~800 MB for the
+    # index, ~1 s for the archive sweep; docs/BENCHMARKS.md section 7). The daemon warms them.
+    @cached_property
+    def archive(self) -> Archive:
+        """The archive (made on first use: it sweeps stale temp files, a walk of every folder)."""
+        return Archive(self.config.archive_dir)
+
+    @cached_property
+    def dedup(self) -> DedupEngine | None:
+        """The dedup engine, its index loaded from the state on first use (None: dedup off)."""
+        return DedupEngine(self.state, self.config.dedup) if self.config.dedup.enabled else None
+
+    def warm(self) -> None:
+        """Load the index and sweep the archive now, outside any transaction (a no-op after)."""
+        _ = self.archive, self.dedup
 
     def ingest(self, story: Story) -> Outcome:
         """Store a new story once; record reposts and revisions against their story."""
         story = sanitized_story(story)  # nothing unsanitized is stored, whoever calls
+        self.warm()  # before the transaction: the dedup tables' set-up commits
         with self.state.transaction():
             outcome = self._ingest_locked(story)
             if story.digest is not None:
@@ -97,7 +111,7 @@ class Ingestor:
                 return Outcome("seen", _path(seen.path), seen.story_id)
             return self._store_new(story, story_id=None)
 
-        doc = _document(story)
+        doc = _document(story, seen)
         decision = self.dedup.classify(doc)
         if seen is not None and decision.kind == "new":
             # Known URL that dedup has no record of (e.g. dedup was switched on later).
@@ -160,7 +174,7 @@ class Ingestor:
         if upgraded and self.dedup is not None:
             # Index the page's text too (a revision of the story): reposts of the full
             # article must find it, not only its summary.
-            doc = _document(story)
+            doc = _document(story, seen)
             self.dedup.commit(doc, self.dedup.classify(doc))
         self.partials.clear(story.canonical_url)
         reason = f"page fetched after {tries} failed tries: body completed"
@@ -217,8 +231,16 @@ class Ingestor:
         return self.alerts.deliver_pending() if self.alerts is not None else None
 
 
-def _document(story: Story) -> Document:
-    """The dedup engine's view of a story."""
+def _document(story: Story, seen: SeenItem | None) -> Document:
+    """The dedup engine's view of a story.
+
+    Its key is its URL, which the items table holds for its canonical URL when no row is
+    there yet (this step records it) or the row there has the same URL: then dedup does not
+    store it a second time.
+    """
+    in_items = seen is None or (
+        seen.canonical_url == story.canonical_url and seen.url == story.stored.url
+    )
     return Document(
         key=story.stored.url,
         canonical_url=story.canonical_url,
@@ -228,6 +250,7 @@ def _document(story: Story) -> Document:
         seen_ms=story.first_seen_ms,
         full_text=story.full_text,
         body=story.document(),
+        key_in_items=in_items,
     )
 
 

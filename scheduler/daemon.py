@@ -39,7 +39,7 @@ from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
 from store.consistency import quick_check
-from store.state import open_state
+from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +199,9 @@ class Daemon:
         """Send alerts still pending (a failed channel is retried with backoff)."""
         from alerts.service import AlertService  # only when alerts are configured
 
-        conn = open_state(self.config.state_db)
+        storage = open_storage(self.config.state_db)
         try:
-            report = AlertService(conn, self.config.alerts).deliver_pending()
+            report = AlertService(storage, self.config.alerts).deliver_pending()
             if report.sent or report.failed:
                 logger.info(
                     "alerts: %d sent, %d failed, %d waiting",
@@ -210,7 +210,7 @@ class Daemon:
                     report.waiting,
                 )
         finally:
-            conn.close()
+            storage.close()
 
     # -- jobs ----------------------------------------------------------------------------
 

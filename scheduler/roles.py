@@ -41,7 +41,7 @@ from scheduler.daemon import (
 )
 from scheduler.jobstate import JobStateDB
 from scheduler.subproc import CrawlSupervisor
-from store.state import open_state
+from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -364,11 +364,11 @@ class ClusterWorker:
         self._last_delivery = time.monotonic()
         from alerts.service import AlertService
 
-        conn = open_state(self.config.state_db)
+        storage = open_storage(self.config.state_db)
         try:
-            AlertService(conn, self.config.alerts).deliver_pending()
+            AlertService(storage, self.config.alerts).deliver_pending()
         finally:
-            conn.close()
+            storage.close()
 
 
 def run_roles(

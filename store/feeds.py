@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, fields
+
+from store.sqlconn import Connection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_state (
@@ -40,14 +41,19 @@ class FeedState:
 
 
 _COLUMNS = [f.name for f in fields(FeedState)]
+_PUT = (
+    f"INSERT INTO feed_state ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+    " ON CONFLICT (feed_url) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "feed_url")
+)
 
 
 class FeedStateStore:
     """The `feed_state` table: one row of HTTP state per feed URL."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        conn.execute(_SCHEMA)
+        conn.execute(_SCHEMA)  # one statement: executescript would commit an open transaction
 
     def get(self, feed_url: str) -> FeedState | None:
         """The stored state of a feed, or None when it was never fetched."""
@@ -59,11 +65,7 @@ class FeedStateStore:
     def put(self, state: FeedState) -> None:
         """Insert or replace a feed's state."""
         values = asdict(state)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO feed_state ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-            [values[c] for c in _COLUMNS],
-        )
+        self.conn.execute(_PUT, [values[c] for c in _COLUMNS])
 
     def all(self) -> list[FeedState]:
         """Every stored feed state, ordered by URL."""

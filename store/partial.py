@@ -10,9 +10,9 @@ table belongs to this module; the archive holds the text, this table only the bo
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 
+from store.sqlconn import Connection
 from store.state import now_ms
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class PartialStory:
 class PartialStories:
     """The `partial_items` table."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         conn.executescript(_SCHEMA)
 
@@ -63,18 +63,14 @@ class PartialStories:
 
     def mark(self, canonical_url: str, outlet: str, page_url: str, reason: str) -> int:
         """Record one more failed try of the story's page; returns the tries so far."""
-        self.conn.execute(
+        row = self.conn.execute(
             "INSERT INTO partial_items (canonical_url, outlet, page_url, tries, last_error,"
             " last_try_ms) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(canonical_url) DO UPDATE SET"
-            " tries = tries + 1, last_error = excluded.last_error,"
-            " last_try_ms = excluded.last_try_ms",
+            " tries = partial_items.tries + 1, last_error = excluded.last_error,"
+            " last_try_ms = excluded.last_try_ms RETURNING tries",
             (canonical_url, outlet, page_url, reason[:500], now_ms()),
-        )
-        tries = int(
-            self.conn.execute(
-                "SELECT tries FROM partial_items WHERE canonical_url = ?", (canonical_url,)
-            ).fetchone()[0]
-        )
+        ).fetchone()
+        tries = int(row[0])
         if tries >= MAX_PAGE_TRIES:
             logger.warning(
                 "giving up on the page %s after %d tries (%s); the story keeps its feed summary",

@@ -17,10 +17,10 @@ The payload is opaque text to this module (ingest/payload.py serializes a Story)
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
+from store.sqlconn import Connection, is_postgres
 from store.state import now_ms, write_transaction
 
 _SCHEMA = """
@@ -79,7 +79,7 @@ class TokenOutcomes:
         return self.counts.get(outlet, Counter())[kind]
 
 
-def ensure_queue_schema(conn: sqlite3.Connection) -> None:
+def ensure_queue_schema(conn: Connection) -> None:
     """Create the queue tables if missing."""
     conn.executescript(_SCHEMA)
 
@@ -87,9 +87,16 @@ def ensure_queue_schema(conn: sqlite3.Connection) -> None:
 class IngestQueue:
     """The queue tables' one owner: put, take, settle, report."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         ensure_queue_schema(conn)
+        # Several consumers (PostgreSQL: on several machines) never take one row twice: a row
+        # another open transaction took is skipped. SQLite has one writer at a time anyway.
+        self._take = (
+            "SELECT id, token, outlet, kind, attempts, payload FROM ingest_queue"
+            " WHERE attempts < ? ORDER BY id LIMIT ?"
+            + (" FOR UPDATE SKIP LOCKED" if is_postgres(conn) else "")
+        )
 
     # -- producer side -------------------------------------------------------------------
 
@@ -97,10 +104,10 @@ class IngestQueue:
         """Queue one row (its own small transaction when none is open); returns its id."""
         cur = self.conn.execute(
             "INSERT INTO ingest_queue (token, outlet, kind, enqueued_ms, payload)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (token, outlet, kind, now_ms(), payload),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def put_many(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Queue (token, outlet, kind, payload) rows in one transaction."""
@@ -143,12 +150,8 @@ class IngestQueue:
     # -- consumer side (inside the consumer's write transaction) ---------------------------
 
     def take(self, limit: int) -> list[QueuedRow]:
-        """The oldest rows still to consume, in queue order."""
-        rows = self.conn.execute(
-            "SELECT id, token, outlet, kind, attempts, payload FROM ingest_queue"
-            " WHERE attempts < ? ORDER BY id LIMIT ?",
-            (MAX_ATTEMPTS, limit),
-        ).fetchall()
+        """The oldest rows still to consume, in queue order (locked until the transaction ends)."""
+        rows = self.conn.execute(self._take, (MAX_ATTEMPTS, limit)).fetchall()
         return [QueuedRow(*row) for row in rows]
 
     def settle(
@@ -193,8 +196,9 @@ class IngestQueue:
     def heartbeat(self, role: str) -> None:
         """Say that this process consumes the queue, as `role`, now."""
         self.conn.execute(
-            "INSERT OR REPLACE INTO ingest_consumer (id, pid, role, heartbeat_ms)"
-            " VALUES (1, ?, ?, ?)",
+            "INSERT INTO ingest_consumer (id, pid, role, heartbeat_ms) VALUES (1, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, role = excluded.role,"
+            " heartbeat_ms = excluded.heartbeat_ms",
             (os.getpid(), role, now_ms()),
         )
 

@@ -1,24 +1,25 @@
 """The embedded SQLite implementation of the state store (store/storage.py).
 
 One connection per process (per thread that uses it), WAL mode, a long busy timeout: the
-daemon and one-off commands write the same file. Each table keeps its one owner module
-(`state.py`, `feeds.py`, `queue.py`); this class only assembles them behind the interface.
+daemon and one-off commands write the same file. Older layouts are brought up to date on open
+(`sqlite_migrate.py`). `store.backends.open_storage` picks this or PostgreSQL by the form of
+`state_db`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from store.feeds import FeedStateStore
-from store.queue import IngestQueue
-from store.state import ItemState, RunLog, open_state, write_transaction
+from store.sqlite_migrate import migrate
+from store.sqlstore import SQLStore
+from store.state import ensure_schema, open_state
 
 
-class SQLiteState:
+class SQLiteState(SQLStore):
     """A `StateStorage` on one SQLite state database."""
+
+    connection: sqlite3.Connection
 
     def __init__(self, path: str | Path) -> None:
         self._setup(open_state(path))
@@ -30,45 +31,10 @@ class SQLiteState:
         state._setup(connection)
         return state
 
-    def _setup(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self._items = ItemState(self.connection)
-        self._runs = RunLog(self.connection)
-        self._feeds = FeedStateStore(self.connection)
-        self._queue = IngestQueue(self.connection)
-
-    @property
-    def items(self) -> ItemState:
-        return self._items
-
-    @property
-    def runs(self) -> RunLog:
-        return self._runs
-
-    @property
-    def feeds(self) -> FeedStateStore:
-        return self._feeds
-
-    @property
-    def queue(self) -> IngestQueue:
-        return self._queue
-
-    def transaction(self) -> AbstractContextManager[None]:
-        return write_transaction(self.connection)
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self.connection.execute("SAVEPOINT part")
-        try:
-            yield
-        except BaseException:
-            self.connection.execute("ROLLBACK TO part")
-            self.connection.execute("RELEASE part")
-            raise
-        self.connection.execute("RELEASE part")
-
-    def close(self) -> None:
-        self.connection.close()
+    def _setup(self, connection: sqlite3.Connection) -> None:  # type: ignore[override]
+        ensure_schema(connection)  # the items table (a connection the caller opened may lack it)
+        migrate(connection)
+        super()._setup(connection)
 
 
 def open_storage(path: str | Path) -> SQLiteState:

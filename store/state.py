@@ -1,8 +1,9 @@
-"""The SQLite state database: seen items, first-seen times and crawl runs.
+"""The state database's `items` and `runs` tables: seen items, first-seen times, crawl runs.
 
-Other components keep their own tables in the same file (`dedup_*`, `alerts_*`, `feed_state`,
-`scheduler_jobs`); each creates them itself. Every process opens its own connection in WAL mode
-with a long busy timeout, so the daemon and manual fetches can write at the same time.
+Other components keep their own tables in the same database (`dedup_*`, `alerts_*`,
+`feed_state`, `scheduler_jobs`); each creates them itself. On SQLite every process opens its
+own connection in WAL mode with a long busy timeout, so the daemon and manual fetches can write
+at the same time; the same SQL runs on PostgreSQL through `store.pg` (`store/sqlconn.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from store.sqlconn import Connection, is_postgres
+from store.urls import canonical_url as to_canonical
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -63,9 +67,11 @@ def open_state(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Create the `items` and `runs` tables if missing; add columns that older states lack."""
     conn.executescript(_SCHEMA)
+    if not isinstance(conn, sqlite3.Connection):
+        return  # PostgreSQL states are younger than these columns
     columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
     # Nullable columns rewrite nothing. Old rows read NULL: a GUID without a scope counts
     # within its own outlet only; an item without a digest gets one when next ingested.
@@ -80,14 +86,19 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def write_transaction(conn: Connection) -> Iterator[None]:
     """A write transaction (BEGIN IMMEDIATE), or the caller's when one is already open.
 
     Components nest inside the ingest step's transaction this way, so a story, its dedup
-    record and its alerts commit or roll back together.
+    record and its alerts commit or roll back together. On PostgreSQL: a transaction holding
+    the writer lock (`store.pg.PgConnection.write_transaction`), the same one-writer rule.
     """
     if conn.in_transaction:
         yield
+        return
+    if is_postgres(conn):
+        with conn.write_transaction():  # type: ignore[attr-defined]
+            yield
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -115,7 +126,7 @@ class SeenItem:
 class ItemState:
     """Which canonical URLs and GUIDs have been seen, and where their story is stored."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def lookup(
@@ -138,12 +149,18 @@ class ItemState:
             (canonical_url,),
         ).fetchone()
         if row is None and guid:
-            row = self.conn.execute(
-                "SELECT canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
+            # A GUID equal to its row's URL is stored as '' (not a second copy of the URL):
+            # that row is found by its canonical URL and its URL.
+            rows = self.conn.execute(
+                "SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms, story_id, path"
                 " FROM items WHERE guid = ? AND outlet = ?"
-                " AND (guid_scope IS ? OR guid_scope IS NULL) ORDER BY id LIMIT 1",
-                (guid, outlet, guid_scope),
-            ).fetchone()
+                " AND (guid_scope IS NOT DISTINCT FROM ? OR guid_scope IS NULL)"
+                " UNION ALL SELECT id, canonical_url, outlet, url, title, ts, first_seen_ms,"
+                " story_id, path FROM items WHERE canonical_url = ? AND guid = '' AND url = ?"
+                " AND outlet = ? AND (guid_scope IS NOT DISTINCT FROM ? OR guid_scope IS NULL)",
+                (guid, outlet, guid_scope, to_canonical(guid), guid, outlet, guid_scope),
+            ).fetchall()
+            row = min(rows)[1:] if rows else None
         return SeenItem(*row) if row else None
 
     def is_seen(self, canonical_url: str) -> bool:
@@ -159,11 +176,12 @@ class ItemState:
         `guid_scope` is the feed the GUID belongs to (see `lookup`).
         """
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO items (canonical_url, guid, guid_scope, outlet, url, title, ts,"
-            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO items (canonical_url, guid, guid_scope, outlet, url, title, ts,"
+            " first_seen_ms, story_id, path) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (canonical_url) DO NOTHING RETURNING id",
             (
                 item.canonical_url,
-                guid,
+                "" if guid and guid == item.url else guid,  # '': the GUID is the URL (lookup)
                 guid_scope if guid else None,
                 item.outlet,
                 item.url,
@@ -174,7 +192,8 @@ class ItemState:
                 item.path,
             ),
         )
-        return int(cur.lastrowid or 0) if cur.rowcount else 0
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
 
     def digest_of(self, canonical_url: str) -> bytes | None:
         """The content digest recorded for a canonical URL (None: unknown URL or no digest)."""
@@ -186,7 +205,7 @@ class ItemState:
     def set_digest(self, canonical_url: str, digest: bytes) -> None:
         """Record the content digest of the entry just ingested for this canonical URL."""
         self.conn.execute(
-            "UPDATE items SET digest = ? WHERE canonical_url = ? AND digest IS NOT ?",
+            "UPDATE items SET digest = ? WHERE canonical_url = ? AND digest IS DISTINCT FROM ?",
             (digest, canonical_url, digest),
         )
 
@@ -220,17 +239,17 @@ class ItemState:
 class RunLog:
     """One row per crawl of an outlet, read by `feedwatch status`."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def start(self, outlet: str) -> int:
         """Record the start of a run and return its id."""
         cur = self.conn.execute(
             "INSERT INTO runs (outlet, started_ms, status, feeds, new_items, seen_items, errors)"
-            " VALUES (?, ?, 'running', 0, 0, 0, 0)",
+            " VALUES (?, ?, 'running', 0, 0, 0, 0) RETURNING id",
             (outlet, now_ms()),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def finish(
         self,

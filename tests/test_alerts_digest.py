@@ -97,6 +97,22 @@ def test_reposts_of_matched_stories_appear_in_the_next_digest(tmp_path: Path) ->
     assert "also on voa" in digest["body"]
     clock.advance(HALF_HOUR)
     assert service.deliver_pending().sent == 0  # each repost is reported once
+    # Only reposts a digest can report are kept: the unmatched story's was not recorded.
+    assert [r[2] for r in service.tables.reposts_of_matches("watch", 0, 10**9)] == ["voa"]
+    assert service.tables.newest_repost_id() == 2
+
+
+def test_reposts_are_not_recorded_without_a_digest_rule(tmp_path: Path) -> None:
+    config = make_config(
+        {
+            "channels": {"file": {"kind": "jsonl", "path": str(tmp_path / "a.jsonl")}},
+            "rules": [{"name": "korea", "any": ["朝鲜"], "notify": ["file"]}],
+        }
+    )
+    service = AlertService(memory_db(), config, clock=Clock(START))
+    assert service.on_new_story(story(KOREA, 1, "rfi")) == ["korea"]
+    service.on_repost(1, "voa", "https://www.voachinese.com/a/repost.html")
+    assert service.tables.newest_repost_id() == 0
 
 
 def test_daily_digest_time_in_a_time_zone() -> None:

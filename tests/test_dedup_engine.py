@@ -56,9 +56,10 @@ def test_new_then_mirror_repost_joins_story_with_provenance(engine: DedupEngine)
     assert decision.scores["containment"] >= 0.8
     assert "containment" in decision.explain()
     engine.commit(mirror, decision)
-    cluster = load_cluster(engine.conn, first.story_id)
+    cluster = load_cluster(engine.tables, first.story_id)
     assert cluster is not None
     assert [m.kind for m in cluster.members] == ["new", "repost"]
+    assert cluster.members[1].matched_key == "feed_n12428731.md"  # stored as the item's id
     assert cluster.members[1].outlet == "gfw-breaker" and cluster.members[1].seen_ms == 2
     assert cluster.story.key == "feed_n12428731.md"
 

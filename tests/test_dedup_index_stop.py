@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from conf.dedup import DedupConfig
 from dedup.compare import features_of_html, features_of_text, verification_features
 from dedup.engine import DedupEngine, Document
-from dedup.index import AnchorTable, NearIndex, _SortedTable, create_tables
+from dedup.index import AnchorTable, NearIndex, _SortedTable
 from dedup.verify import common_count
 from store.imports import read_item_file
+from store.sqlite import SQLiteState
 
 TEXT = Path(__file__).parent / "fixtures" / "dedup" / "text"
 # Boilerplate of an imaginary outlet: Latin letters and digits that every story carries.
@@ -96,8 +97,7 @@ def test_stop_anchor_is_skipped_and_counts_as_shared() -> None:
 
 
 def test_near_index_candidates_report_anchor_counts_and_survive_reload(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "i.db")
-    create_tables(conn)
+    conn = SQLiteState.on(sqlite3.connect(tmp_path / "i.db")).dedup
     index = NearIndex(3, 2, max_anchor_items=100)
     rows = [(7, 0xFFFF, np.array([1, 2, 3], np.uint64)), (9, 0xFF00FF, np.array([2, 3], np.uint64))]
     for item_id, fp, anchors in rows:

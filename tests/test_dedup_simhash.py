@@ -11,7 +11,7 @@ import simhash as simhash_pkg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.index import NearIndex, SimhashTables, anchors_of, create_tables
+from dedup.index import NearIndex, SimhashTables, anchors_of
 from dedup.simhash import (
     codepoint_shingle_hashes,
     feature_hash,
@@ -23,6 +23,7 @@ from dedup.simhash import (
 )
 from dedup.text import html_to_text, normalize_text
 from store.imports import read_item_file
+from store.sqlite import SQLiteState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dedup"
 
@@ -113,8 +114,7 @@ def test_simhash_tables_find_exactly_the_fingerprints_within_k() -> None:
 
 
 def test_near_index_persists_and_reloads() -> None:
-    conn = sqlite3.connect(":memory:")
-    create_tables(conn)
+    conn = SQLiteState.on(sqlite3.connect(":memory:")).dedup
     texts = [t for _, t in _fixture_texts()]
     index = NearIndex(k=3)
     for item_id, text in enumerate(texts, start=10):

@@ -98,7 +98,7 @@ def test_an_edit_is_recorded_as_a_revision_of_its_story(demo: tuple[Path, str]) 
     out, _ = demo
     rows = _rows(
         out,
-        "SELECT r.canonical_url = s.canonical_url, r.title != s.title FROM dedup_items r"
+        "SELECT r.canonical_url = s.canonical_url, r.title_hash <> s.title_hash FROM dedup_items r"
         " JOIN dedup_items s ON s.story_id = r.story_id AND s.kind = 'new'"
         " WHERE r.kind = 'revision'",
     )

@@ -101,3 +101,18 @@ def test_different_articles_are_separate_stories(ingestor: Ingestor) -> None:
     assert [o.kind for o in outcomes] == ["new", "new", "new"]
     assert len({o.story_id for o in outcomes}) == 3
     assert len(_files(ingestor)) == 3
+
+
+def test_dedup_keeps_no_second_copy_of_an_item_url(ingestor: Ingestor) -> None:
+    rfi = read_item_file(ITEMS / "repost_rfi_freedom_house.md")
+    voa = read_item_file(ITEMS / "repost_voa_freedom_house.md")
+    first = ingestor.ingest(_story(rfi, "rfi"))
+    second = ingestor.ingest(_story(voa, "voa"))
+    conn = ingestor.state.connection
+    keys = conn.execute("SELECT key FROM dedup_items ORDER BY id").fetchall()
+    assert keys == [(None,), (None,)]  # the items table holds both URLs
+    assert first.story_id is not None and ingestor.dedup is not None
+    members = ingestor.dedup.tables.members(first.story_id)
+    assert [(m.key, m.kind) for m in members] == [(rfi.url, "new"), (voa.url, "repost")]
+    assert members[1].matched_key == rfi.url and members[1].title == voa.title
+    assert second.reasons  # the decision's account, as before

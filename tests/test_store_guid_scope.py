@@ -67,3 +67,22 @@ def test_old_state_is_migrated_and_its_guids_stay_scoped_by_outlet(tmp_path: Pat
     assert hit is not None and hit.canonical_url == "https://a.example/1"
     # ...but never for another outlet reusing the GUID.
     assert items.lookup("https://b.example/x", "g1", outlet="b", guid_scope="https://b/f") is None
+
+
+def test_a_guid_equal_to_its_url_is_not_stored_twice_and_still_matches(tmp_path: Path) -> None:
+    conn = open_state(tmp_path / "s.sqlite3")
+    items = ItemState(conn)
+    url, feed = "https://www.a.example/story/1", "https://a.example/feed"
+    items.record(SeenItem("https://a.example/story/1", "a", url, "t", 1, 1, None, None), url, feed)
+    assert conn.execute("SELECT guid FROM items").fetchall() == [("",)]
+    # The entry comes back under another URL with the same GUID: found, in its feed only.
+    moved = items.lookup("https://a.example/story/1-v2", url, outlet="a", guid_scope=feed)
+    assert moved is not None and moved.url == url
+    assert items.lookup("https://a.example/x", url, outlet="a", guid_scope="https://o/f") is None
+    assert items.lookup("https://a.example/x", url, outlet="b", guid_scope=feed) is None
+    # A GUID that is only another row's URL (not its GUID) does not match that row.
+    items.record(_item("https://a.example/2", "a"), "g2", feed)
+    assert (
+        items.lookup("https://a.example/y", "https://a.example/2", outlet="a", guid_scope=feed)
+        is None
+    )

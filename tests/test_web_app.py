@@ -159,7 +159,7 @@ def test_hostile_items_render_inert(site: Site) -> None:
 
 def test_the_app_never_writes_the_state(site: Site) -> None:
     site.add_file("rfi_999999_korea_defectors.md", "rfi")
-    site.ingestor.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    site.ingestor.state.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db = site.config.state_db
 
     def digest() -> list[str]:
@@ -180,7 +180,7 @@ def test_the_app_never_writes_the_state(site: Site) -> None:
 
 def test_missing_state_is_a_clear_page(tmp_path: Path) -> None:
     site = make_site(tmp_path)
-    site.ingestor.conn.close()
+    site.ingestor.state.close()
     for path in site.config.state_db.parent.glob("*"):
         path.unlink()
     html = _text(_client(site), "/", 503)

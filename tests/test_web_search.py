@@ -126,7 +126,7 @@ def test_search_orders_by_time_or_relevance(site: Site) -> None:
 def test_a_new_state_database_rebuilds_the_index(site: Site, tmp_path: Path) -> None:
     site.add_file("rfi_999999_korea_defectors.md", "rfi")
     assert _index(site).count() == 1
-    site.ingestor.conn.close()
+    site.ingestor.state.close()
     site.config.state_db.unlink()
     for extra in site.config.state_db.parent.glob("feedwatch.sqlite3-*"):
         extra.unlink()

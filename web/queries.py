@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from store.alert_tables import AlertTables
+from store.dedup_tables import DedupTables
+
 # Run outcomes that say nothing about an outlet's health (as scheduler/status.py counts them).
 _NEUTRAL_STATUSES = {"running", "stopped"}
 _OK_STATUSES = {"ok"}
@@ -200,9 +203,7 @@ class StateReader:
         if not self.has("dedup_items"):
             return after_id, set()
         last, touched = after_id, set()
-        for row_id, story_id, kind in self.conn.execute(
-            "SELECT id, story_id, kind FROM dedup_items WHERE id > ? ORDER BY id", (after_id,)
-        ):
+        for row_id, story_id, kind in DedupTables(self.conn).rows_after(after_id):
             last = row_id
             if kind != "new" and story_id is not None:
                 touched.add(story_id)
@@ -212,13 +213,7 @@ class StateReader:
         """(alerts_matches id, rule, story id) after `after_id`."""
         if not self.has("alerts_matches"):
             return []
-        return [
-            (row[0], row[1], row[2])
-            for row in self.conn.execute(
-                "SELECT id, rule, story_id FROM alerts_matches WHERE id > ? ORDER BY id",
-                (after_id,),
-            )
-        ]
+        return AlertTables(self.conn).matches_after(after_id)
 
     # -- one story ------------------------------------------------------------------------
 
@@ -235,30 +230,33 @@ class StateReader:
         return [ItemRow(*row) for row in rows]
 
     def members(self, story_id: int) -> list[MemberRow]:
-        """What dedup recorded for a story: the story itself, then each item that joined it."""
-        if not self.has("dedup_items"):
+        """What dedup recorded for a story: the story itself, then each item that joined it.
+
+        Empty for a state in the layout of before the compact dedup rows: the web reads, never
+        migrates; the next crawl or the daemon brings it up to date (store/sqlite_migrate.py).
+        """
+        if not self.has("dedup_items") or self._old_dedup_layout():
             return []
-        rows = self.conn.execute(
-            "SELECT id, kind, outlet, key, canonical_url, seen_ms, title, text_len, full_text,"
-            " matched_key, scores FROM dedup_items WHERE story_id = ? ORDER BY id",
-            (story_id,),
-        ).fetchall()
         return [
             MemberRow(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                row[7],
-                bool(row[8]),
-                row[9],
-                _json_dict(row[10]),
+                m.id,
+                m.kind,
+                m.outlet,
+                m.key,
+                m.canonical_url,
+                m.seen_ms,
+                m.title,
+                m.text_len,
+                m.full_text,
+                m.matched_key,
+                m.scores,
             )
-            for row in rows
+            for m in DedupTables(self.conn).members(story_id)
         ]
+
+    def _old_dedup_layout(self) -> bool:
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(dedup_items)")}
+        return "url_hash" not in columns
 
     def rule_matches(self, story_id: int) -> list[RuleMatch]:
         """The watch rules a story matched."""
@@ -312,18 +310,11 @@ class StateReader:
             for feed in feeds:
                 self._fill_feed(feed)
         if self.has("dedup_stories"):
-            row = self.conn.execute(
-                "SELECT COUNT(*), SUM(s.best_full_text = 0) FROM dedup_stories s"
-                " JOIN dedup_items i ON i.id = s.item_id WHERE i.outlet = ?",
-                (name,),
-            ).fetchone()
-            status.stories, status.summary_only = int(row[0] or 0), int(row[1] or 0)
+            status.stories, status.summary_only = DedupTables(self.conn).outlet_stories(name)
         if self.has("alerts_health"):
-            row = self.conn.execute(
-                "SELECT state FROM alerts_health WHERE outlet = ?", (name,)
-            ).fetchone()
-            if row:
-                active = _json_dict(row[0]).get("active", [])
+            state = AlertTables(self.conn).health_of(name)
+            if state is not None:
+                active = _json_dict(state).get("active", [])
                 status.health = [str(c) for c in active] if isinstance(active, list) else []
         return status
 
@@ -361,25 +352,11 @@ class StateReader:
         """The newest alerts (optionally of one kind: match, repost, digest, health), with deliveries."""
         if not self.has("alerts_events"):
             return []
-        sql = "SELECT id, kind, rule, title, body, created_ms FROM alerts_events"
-        params: list[Any] = []
-        if kind:
-            sql += " WHERE kind = ?"
-            params.append(kind)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(max(1, limit))
-        events = self.conn.execute(sql, params).fetchall()
+        tables = AlertTables(self.conn)
         out = []
-        for event_id, ev_kind, rule, title, body, created_ms in events:
+        for event_id, ev_kind, rule, title, body, created_ms in tables.events(max(1, limit), kind):
             deliveries = (
-                [
-                    Delivery(*row)
-                    for row in self.conn.execute(
-                        "SELECT channel, state, attempts, next_attempt_ms, last_error, sent_ms"
-                        " FROM alerts_outbox WHERE event_id = ? ORDER BY channel",
-                        (event_id,),
-                    )
-                ]
+                [Delivery(*row) for row in tables.deliveries(event_id)]
                 if self.has("alerts_outbox")
                 else []
             )
