@@ -17,13 +17,25 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conf.schema import Config
-from feedwatch.importer import ImportReport, import_paths
 from store.archive import ITEM_SUFFIX, TMP_PREFIX
 from store.state import now_ms, open_state
 
+if TYPE_CHECKING:  # the importer loads the ingest step: only when a state is rebuilt
+    from feedwatch.importer import ImportReport
+
 logger = logging.getLogger(__name__)
+
+
+def import_paths(config: Config, paths: list[Path], *, alerts: bool) -> ImportReport:
+    """`feedwatch.importer.import_paths`, imported when a state is rebuilt: every crawl imports
+    this module, and the importer loads the ingest step (dedup, numpy, alerts)."""
+    from feedwatch.importer import import_paths as run
+
+    return run(config, paths, alerts=alerts)
+
 
 # Beside the outlets' locks; the hyphen keeps it apart from any outlet name (letters, _).
 LOCK_NAME = "state-rebuild.lock"

@@ -32,8 +32,10 @@ from pathlib import Path
 from alerts.health import OutletRun
 from conf.base import ConfigError
 from conf.schema import Config, load_config
-from ingest.ingestor import Ingestor, Outcome, Story
+from ingest.ingestor import Ingestor, Outcome
 from ingest.payload import story_from_payload
+from ingest.settle import sanitized_story
+from ingest.story import Story
 from store.queue import QueuedRow
 from store.sqlite import open_storage
 from store.storage import QueueStorage, RunStorage
@@ -136,6 +138,8 @@ class Consumer:
                 if archive is not None:
                     archive.sync_batch()  # renames durable before the rows naming them commit
         except BaseException:
+            if archive is not None:  # its staged files: the rows that would name them rolled back
+                archive.abort_batch()
             self._reload()
             raise
         if reload:
@@ -147,7 +151,8 @@ class Consumer:
     def _consume(self, row: QueuedRow) -> str | None:
         if row.kind == "run_end":
             return self._end_run(row)
-        story = story_from_payload(row.payload)
+        # A crawl queues bodies as they came: sanitized here, on the consumer's core.
+        story = sanitized_story(story_from_payload(row.payload))
         outcome = self.ingestor.ingest(story)
         length = story.document().text_length if outcome.kind == "new" else 0
         self.queue.settle(row, outcome.kind, upgraded=outcome.upgraded, text_length=length)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import store.archive
 from conf.schema import Config, load_config
 from ingest.consumer import Consumer
 from ingest.ingestor import Story
@@ -171,10 +172,11 @@ def test_a_crash_before_commit_leaves_every_row_queued_and_stores_nothing_twice(
         queue.put("t", "rfi", story_to_payload(_story(name)))
     consumer = Consumer(config)
 
-    def crash() -> None:
-        raise OSError("disk gone")  # after the files were written, before the commit
+    def crash(folder: Path) -> None:
+        # The batch's files are fsynced and in place; their folders' fsync fails: no commit.
+        raise OSError("disk gone")
 
-    monkeypatch.setattr(consumer.ingestor.archive, "sync_batch", crash)
+    monkeypatch.setattr(store.archive, "_fsync_dir", crash)
     with pytest.raises(OSError):
         consumer.run_batch()
     assert queue.pending("t") == 2  # rolled back: still queued
