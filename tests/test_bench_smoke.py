@@ -103,6 +103,32 @@ def test_poll_bench_measures_no_rows_and_no_files_for_restamped_feeds(tmp_path: 
     assert "| **poll / first crawl** |" in bench_poll.table(r, "python bench/bench_poll.py")
 
 
+@pytest.mark.slow
+def test_scale_bench_builds_once_and_measures_crawls_with_the_daemon_up(tmp_path: Path) -> None:
+    from bench import bench_scale
+    from store.sqlite import open_storage
+
+    built, meta = bench_scale.cached(tmp_path / "cache", 60)
+    storage = open_storage(built / bench_scale.STATE)
+    try:
+        assert storage.items.count() == 60
+    finally:
+        storage.close()
+    files = sorted((built / "archive").rglob("*.txt"))
+    assert 30 <= len(files) <= 60  # one in five (about) is a repost: no file of its own
+    assert len(meta["feed"]) == bench_scale.FEED_ENTRIES
+    stamp = (built / "built.json").stat().st_mtime_ns
+    assert bench_scale.cached(tmp_path / "cache", 60)[0] == built  # reused, not rebuilt
+    assert (built / "built.json").stat().st_mtime_ns == stamp
+
+    r = bench_scale.measure(built, meta, tmp_path / "work", repeats=1)
+    assert "feeds 0 parsed, 4 unchanged" in r["not_modified"][0]["detail"]
+    assert "queued 0 for the running daemon" in r["not_modified"][0]["detail"]
+    assert "queued 4 for the running daemon, 40 unchanged" in r["new"]["detail"]
+    assert r["not_modified"][0]["cpu_s"] > 0 and r["new"]["rss_mb"] > 0
+    assert sorted((built / "archive").rglob("*.txt")) == files  # the new stories' files removed
+
+
 def test_state_size_bench_builds_and_measures_a_small_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
