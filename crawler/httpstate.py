@@ -25,6 +25,7 @@ import email.utils
 import logging
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.defer import TimeoutError as _DeferTimeout
 from twisted.internet.error import TimeoutError as _TxTimeout
 
+from crawler.feedstatewriter import BackgroundFeedStates
+from spiders.workers import loop_running
 from store.backends import open_storage
 from store.feeds import FeedState
 from store.feeds import FeedStateStore as FeedStateStore  # re-exported (tests, older callers)
@@ -136,6 +139,7 @@ class ConditionalGetMiddleware:
         self._incomplete: set[str] = set()  # feeds whose items did not all make it
         self._failed_this_crawl: set[str] = set()
         self.owned: StateStorage | None = None  # closed at spider close: we opened it
+        self.writer: BackgroundFeedStates | None = None  # the same, for our writes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalGetMiddleware:
@@ -147,8 +151,11 @@ class ConditionalGetMiddleware:
         if not db_path:
             raise NotConfigured("FEEDWATCH_STATE_DB is not set")
         storage = open_storage(db_path)
-        mw = cls(crawler, storage.feeds)
+        # Written off the Scrapy thread: a write waits for the ingest consumer's batches.
+        writer = BackgroundFeedStates(storage.feeds, db_path)
+        mw = cls(crawler, writer)
         mw.owned = storage
+        mw.writer = writer
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(mw.spider_error, signal=signals.spider_error)
         crawler.signals.connect(mw.item_error, signal=signals.item_error)
@@ -356,8 +363,13 @@ class ConditionalGetMiddleware:
         """A pipeline failed to store an item: its feed must be read in full next time."""
         self._mark_incomplete(getattr(item, "feed_url", None))
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
-        """Commit pending validators after a clean finish; drop them otherwise."""
+    def spider_closed(self, spider: Spider, reason: str) -> Coroutine[Any, Any, None] | None:
+        """Commit pending validators after a clean finish; drop them otherwise.
+
+        In a running crawl, returns a coroutine that Scrapy awaits: the writes wait for the
+        ingest consumer's write lock there, not on the Scrapy thread, which the other outlets'
+        crawls of this process still use (one outlet's close blocked them ~0.6 s).
+        """
         committed = 0
         if reason == "finished":
             for feed_url, pending in self._pending.items():
@@ -377,5 +389,20 @@ class ConditionalGetMiddleware:
         self._pending.clear()
         self._incomplete.clear()
         self._failed_this_crawl.clear()
-        if self.owned is not None:
-            self.owned.close()
+        if self.writer is not None and loop_running():
+            return self._close_when_written()
+        self._close()
+        return None
+
+    async def _close_when_written(self) -> None:
+        assert self.writer is not None
+        await self.writer.drained()
+        self._close()
+
+    def _close(self) -> None:
+        try:
+            if self.writer is not None:
+                self.writer.close()  # every state of this crawl written before we return
+        finally:
+            if self.owned is not None:
+                self.owned.close()

@@ -18,9 +18,9 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from alerts.health import OutletRun
 from conf.schema import load_config
-from ingest.consumer import consume_all
-from ingest.ingestor import Story
 from ingest.payload import story_to_payload
+from ingest.settle import NO_BODY
+from ingest.story import Story
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
 from store.backends import open_connection, open_storage
@@ -48,7 +48,10 @@ class NormalizePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
-        # Sanitizing parses the body (~2 ms): with workers, it runs beside extraction.
+        # Sanitizing parses the body (~0.8 ms): the ingest consumer does it on its own core,
+        # unless the stories do not go to one (`fetch --dry-run` prints them). Here, with
+        # workers, it runs beside extraction.
+        self.sanitize_here = crawler.settings.getbool("FEEDWATCH_SANITIZE_IN_CRAWL", False)
         self.workers = shared_pool(crawler.settings.getint("FEEDWATCH_WORKERS", 0))
         # Known entries with unchanged content stop here (store/unchanged.py). The setting
         # exists so that bench/bench_poll.py can measure the path without the check beside it.
@@ -84,15 +87,19 @@ class NormalizePipeline:
             raise DropItem(f"unchanged: {item.url}")
         # Feeds and pages are untrusted: no control characters in titles and bodies, no
         # active content in bodies (a clean body is returned unchanged, so feedx items stay
-        # byte-exact). The spider's parsed body is reused while it is still the entry's body.
+        # byte-exact). Titles here; bodies here or in the consumer (ingest/settle.py), which
+        # also marks a story without body partial, so its page is fetched again next time.
         item.title = strip_control_chars(item.title)
-        known = item.body if item.body is not None and item.body.html == item.body_html else None
-        item.body = await self.workers.run(sanitized_document, known or item.body_html)
-        item.body_html = item.body.html
-        if not item.body_html.strip():
-            # Stored all the same (its title and link are news too), but marked partial, so its
-            # page is fetched again by the next crawls; StorePipeline says it and counts it.
-            item.partial = item.partial or "the feed carries no body"
+        if self.sanitize_here:
+            # The spider's parsed body is reused while it is still the entry's body.
+            known = (
+                item.body if item.body is not None and item.body.html == item.body_html else None
+            )
+            item.body = await self.workers.run(sanitized_document, known or item.body_html)
+            item.body_html = item.body.html
+            if not item.body_html.strip():
+                item.partial = item.partial or NO_BODY
+        item.sanitized = self.sanitize_here
         item.first_seen = now_ms()
         stored = to_stored_item(item.title, item.url, item.body_html, published, item.first_seen)
         item.ts = stored.ts
@@ -158,6 +165,7 @@ class StorePipeline:
             partial_reason=_partial_reason(item),
             body=item.body,
             digest=item.digest,
+            sanitized=item.sanitized,
         )
         self._queue_row(item.outlet, "story", story_to_payload(story))
         self.stats.inc_value("store/queued")
@@ -182,6 +190,10 @@ class StorePipeline:
             for flush in self._flushes:
                 await asyncio.wrap_future(flush)  # raises if a flush failed: nothing hidden
             if self.consume_here and not await self.thread.run(self.queue.daemon_running):
+                # Imported here: the ingest step (dedup, numpy, alerts) is not loaded by a
+                # crawl that has a consumer beside it (its start-up time is the crawl's).
+                from ingest.consumer import consume_all
+
                 await self.thread.run(consume_all, self.config)
                 await self.thread.run(self._record_outcomes)
         finally:
@@ -256,4 +268,3 @@ def _partial_reason(item: FeedEntry) -> str | None:
     """Why the entry carries only its feed summary (set by the spider), or None."""
     reason = item.partial
     return str(reason) if reason else None
-

@@ -22,7 +22,7 @@ from conf.cluster import redact_password
 from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
 from feedwatch.outlets import outlet_for_url
-from feedwatch.recovery import rebuild_lost_state, state_items
+from feedwatch.recovery import has_stories, rebuild_lost_state
 from scheduler.locks import is_locked
 from store.archive import Archive
 from store.backends import open_connection, open_storage
@@ -240,7 +240,7 @@ def repair(config: Config, ins: Inspection) -> list[str]:
         lines.append("repaired: set the damaged state aside as " + ", ".join(p.name for p in moved))
         return lines + _rebuild(config)
     if config.postgres_url is None and (
-        ins.integrity == "missing" or state_items(config.state_db) == 0
+        ins.integrity == "missing" or has_stories(config.state_db) is False
     ):
         return lines + _rebuild(config)
     if ins.consistency is not None and ins.consistency.problems:

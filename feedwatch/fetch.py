@@ -157,6 +157,8 @@ def run_fetch(config: Config, args: argparse.Namespace) -> int:
             "crawler.middlewares.SeenArticleMiddleware": None,
         }
         overrides["FEEDWATCH_UNCHANGED_CHECK"] = False  # nor the unchanged-entry check
+        # No consumer sanitizes what is printed: the normalize pipeline does it.
+        overrides["FEEDWATCH_SANITIZE_IN_CRAWL"] = True
     level = str(logging.getLevelName(args.level))
     settings = build_settings(
         args.config, replay=args.replay, record=args.record, log_level=level, overrides=overrides

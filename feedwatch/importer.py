@@ -20,8 +20,8 @@ from feedwatch.interrupts import Interrupted
 from feedwatch.outlets import outlet_for_url
 from feedwatch.progress import ProgressReport
 from ingest.consumer import consume_for
-from ingest.ingestor import Story
 from ingest.payload import story_to_payload
+from ingest.story import Story
 from store.backends import open_storage
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
@@ -104,7 +104,9 @@ def import_paths(
                     logger.warning("skipped %s", exc)
                     report.failed.append(str(exc))
                     continue
-                outlet = outlet_for_url(config, item.url) or (urlsplit(item.url).hostname or "unknown")
+                outlet = outlet_for_url(config, item.url) or (
+                    urlsplit(item.url).hostname or "unknown"
+                )
                 story = Story(
                     outlet=outlet,
                     canonical_url=canonical_url(item.url),

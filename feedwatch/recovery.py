@@ -15,15 +15,27 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conf.schema import Config
-from feedwatch.importer import ImportReport, import_paths
 from store.archive import ITEM_SUFFIX, TMP_PREFIX
 from store.state import now_ms, open_state
 
+if TYPE_CHECKING:  # the importer loads the ingest step: only when a state is rebuilt
+    from feedwatch.importer import ImportReport
+
 logger = logging.getLogger(__name__)
+
+
+def import_paths(config: Config, paths: list[Path], *, alerts: bool) -> ImportReport:
+    """`feedwatch.importer.import_paths`, imported when a state is rebuilt: every crawl imports
+    this module, and the importer loads the ingest step (dedup, numpy, alerts)."""
+    from feedwatch.importer import import_paths as run
+
+    return run(config, paths, alerts=alerts)
+
 
 # Beside the outlets' locks; the hyphen keeps it apart from any outlet name (letters, _).
 LOCK_NAME = "state-rebuild.lock"
@@ -37,8 +49,33 @@ def state_items(state_db: Path) -> int | None:
 
     A rebuild that was interrupted counts as 0 too, so the next command finishes it.
     None when the file cannot be read as a database: a corrupt state is reported by the
-    command that opens it (and by `feedwatch check`), never overwritten here.
+    command that opens it (and by `feedwatch check`), never overwritten here. Counting reads
+    every row: before each crawl, `has_stories` asks the same question in constant time.
     """
+    return _ask(
+        state_db,
+        lambda conn, table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]),
+    )
+
+
+def has_stories(state_db: Path) -> bool | None:
+    """Whether the state records any story (`state_items` > 0), reading one row at most.
+
+    Runs before every crawl, fetch and daemon start: a COUNT(*) there read the whole items and
+    dedup tables (0.13 s of CPU, 0.28 s cold, at 10^6 stories: bench/bench_scale.py) for a yes
+    or no.
+    """
+    found = _ask(
+        state_db,
+        lambda conn, table: int(
+            conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+        ),
+    )
+    return None if found is None else found > 0
+
+
+def _ask(state_db: Path, rows_of: Callable[[sqlite3.Connection, str], int]) -> int | None:
+    """The sum of `rows_of` over the items and dedup tables (see `state_items`)."""
     if not state_db.exists():
         return 0
     try:
@@ -56,11 +93,7 @@ def state_items(state_db: Path) -> int | None:
             return 0
         # Dedup records count too: items emptied under a full dedup index is damage for
         # `feedwatch check` to look at, not a lost state to import into.
-        return sum(
-            int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("items", "dedup_items")
-            if table in tables
-        )
+        return sum(rows_of(conn, table) for table in ("items", "dedup_items") if table in tables)
     except sqlite3.Error as exc:
         logger.debug("cannot count the items of %s: %s", state_db, exc)
         return None
@@ -138,7 +171,7 @@ def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport
         return None
     state_db, archive_dir = Path(config.state_db), Path(config.archive_dir)
     # The cheap test first, without the lock: this runs before every crawl.
-    if state_items(state_db) != 0 or not archive_has_items(archive_dir):
+    if has_stories(state_db) is not False or not archive_has_items(archive_dir):
         return None
     with contextlib.ExitStack() as stack:
         try:
@@ -147,7 +180,7 @@ def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport
         except OSError as exc:
             logger.debug("cannot prepare a rebuild under %s: %s", state_db.parent, exc)
             return None  # an unwritable state folder: the command reports it in its own words
-        if state_items(state_db) != 0:
+        if has_stories(state_db) is not False:
             return None  # another process rebuilt it while we waited
         started = time.monotonic()
         _mark(state_db, finished=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -32,8 +33,10 @@ from pathlib import Path
 from alerts.health import OutletRun
 from conf.base import ConfigError
 from conf.schema import Config, load_config
-from ingest.ingestor import Ingestor, Outcome, Story
+from ingest.ingestor import Ingestor, Outcome
 from ingest.payload import story_from_payload
+from ingest.settle import sanitized_story
+from ingest.story import Story
 from store.backends import open_storage
 from store.queue import QueuedRow
 from store.storage import QueueStorage, RunStorage
@@ -104,6 +107,9 @@ class Consumer:
         self.queue: QueueStorage = self.storage.queue
         self.runs: RunStorage = self.storage.runs
         self.ingestor = Ingestor(config, self.storage)
+        self._warm = False
+        if role == "daemon":
+            self._warm_up()  # the crawls it serves find the index loaded
         self._beat = 0.0
         self._pruned = time.monotonic()
         self.queue.prune_outcomes()
@@ -129,11 +135,17 @@ class Consumer:
         self.heartbeat()
         ended: list[str] = []  # outlets whose producer finished in this batch
         reload = False
-        archive = self.ingestor.archive
+        archive = None
+        if not self._warm and any(row.kind != "run_end" for row in self.queue.take(self.batch)):
+            self._warm_up()
         try:
             with self.storage.transaction():
                 rows = self.queue.take(self.batch)
-                archive.begin_batch()
+                if not self._warm:  # a story queued since the look above waits for the next batch
+                    rows = list(itertools.takewhile(lambda row: row.kind == "run_end", rows))
+                if any(row.kind != "run_end" for row in rows):
+                    archive = self.ingestor.archive
+                    archive.begin_batch()
                 for row in rows:
                     try:
                         with self.storage.savepoint():
@@ -145,8 +157,11 @@ class Consumer:
                     else:
                         if run is not None:
                             ended.append(run)
-                archive.sync_batch()  # renames durable before the rows naming them commit
+                if archive is not None:
+                    archive.sync_batch()  # renames durable before the rows naming them commit
         except BaseException:
+            if archive is not None:  # its staged files: the rows that would name them rolled back
+                archive.abort_batch()
             self._reload()
             raise
         if reload:
@@ -158,7 +173,8 @@ class Consumer:
     def _consume(self, row: QueuedRow) -> str | None:
         if row.kind == "run_end":
             return self._end_run(row)
-        story = story_from_payload(row.payload)
+        # A crawl queues bodies as they came: sanitized here, on the consumer's core.
+        story = sanitized_story(story_from_payload(row.payload))
         outcome = self.ingestor.ingest(story)
         length = story.document().text_length if outcome.kind == "new" else 0
         self.queue.settle(row, outcome.kind, upgraded=outcome.upgraded, text_length=length)
@@ -215,6 +231,18 @@ class Consumer:
     def _reload(self) -> None:
         """A fresh Ingestor: its in-memory index is rebuilt from what was committed."""
         self.ingestor = Ingestor(self.config, self.storage)
+        self._warm = False
+        if self.role == "daemon":
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the index and sweep the archive, outside any transaction (their set-up commits).
+
+        A one-off consumer does it before its first story: a crawl whose feeds all answered 304
+        queues only end-of-run rows, which need neither (docs/BENCHMARKS.md, section 7).
+        """
+        self.ingestor.warm()
+        self._warm = True
 
     def consume(self, done: Callable[[], bool], stop: threading.Event | None = None) -> None:
         """Consume until `done()`, asked after each batch (or until `stop` is set)."""

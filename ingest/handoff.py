@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 
 from conf.schema import Config
-from ingest.consumer import consume_for
 from store.backends import open_storage
 from store.queue import TokenOutcomes
 
@@ -85,6 +84,10 @@ class IngestHandoff:
             if queue.pending(self.token):
                 # The consumer died (killed, crashed): settle the rest here, nothing is left.
                 logger.warning("ingest consumer ended early; consuming the rest here")
+                # Imported only here: the crawl process does not load the ingest step (dedup,
+                # numpy, alerts) when its consumer does the work.
+                from ingest.consumer import consume_for
+
                 done = threading.Event()
                 done.set()
                 consume_for(self.config, self.token, done)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ingest.ingestor import Story
+from ingest.story import Story
 from store.document import Body
 from store.format import StoredItem
 
@@ -34,6 +34,9 @@ def story_to_payload(story: Story) -> str:
             "digest": story.digest.hex() if story.digest is not None else None,
             "alerts": story.alerts,
             "partial_reason": story.partial_reason,
+            # Only when False (a crawl's story, sanitized by the consumer): rows queued before
+            # the field existed, and every other producer's, are sanitized.
+            **({} if story.sanitized else {"sanitized": False}),
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -57,6 +60,7 @@ def story_from_payload(text: str) -> Story:
             digest=bytes.fromhex(raw["digest"]) if raw.get("digest") else None,
             alerts=bool(raw.get("alerts", True)),
             partial_reason=raw.get("partial_reason"),
+            sanitized=bool(raw.get("sanitized", True)),
         )
         computed = raw.get("body")
     except (ValueError, KeyError, TypeError) as exc:

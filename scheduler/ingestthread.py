@@ -30,7 +30,8 @@ class IngestThread(threading.Thread):
     def __init__(self, config: Config, role: str = "daemon") -> None:
         super().__init__(name="ingest-consumer", daemon=True)
         self.config = config
-        self.role = role  # "daemon", or "ingest" for `feedwatch run --role ingest|all` on PostgreSQL
+        # "daemon", or "ingest" for `feedwatch run --role ingest|all` on PostgreSQL
+        self.role = role
         self.consuming = False  # holds the lock (a cluster's standby waits for it)
         self.draining = threading.Event()  # settle what is queued, then stop
         self.stopping = threading.Event()  # stop after the current batch

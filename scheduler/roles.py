@@ -149,6 +149,9 @@ class ClusterScheduler:
         self._keys: dict[str, str] = {}
         self._saved: dict[str, int | None] = {}
         self._pending: set[str] = set()  # due while PostgreSQL was unreachable
+        # When each outlet's crawl was last queued (epoch ms): a next run is saved only once the
+        # run before it is queued (see save_next_runs).
+        self._queued_ms: dict[str, int] = {}
         self._pending_lock = threading.Lock()
 
     def outlets(self) -> list[str]:
@@ -212,6 +215,8 @@ class ClusterScheduler:
                 misfire_grace_time=misfire_grace(schedule),
                 **({} if schedule.cron else {"next_run_time": resume}),
             )
+            if not schedule.cron:  # saved before it can fire: see save_next_runs
+                self._save_next_run(name, _ms(resume))
         aps.start()
         self.aps = aps
         self.detail = "leader"
@@ -226,6 +231,7 @@ class ClusterScheduler:
         self.aps.shutdown(wait=False)
         self.aps = None
         self._saved.clear()
+        self._queued_ms.clear()
         self.detail = "standby"
         if not self.stop.is_set():
             logger.warning("no longer the active scheduler: waiting to be elected again")
@@ -240,24 +246,42 @@ class ClusterScheduler:
             return
         with self._pending_lock:
             self._pending.discard(outlet)
+            self._queued_ms[outlet] = _ms(datetime.now(UTC)) or 0
         if queued:
             logger.info("queued a crawl of %s", outlet)
         else:
             logger.info("a crawl of %s is still queued or running: not queued again", outlet)
 
     def save_next_runs(self) -> None:
-        """Store each outlet's next run when it changed, for the leader after this one."""
+        """Store each outlet's next run when it changed, for the leader after this one.
+
+        APScheduler moves a job's next run on as it hands the job to its executor, before the
+        crawl is queued; a leader killed in between must not leave the next one a schedule that
+        skips that crawl for a whole interval. So the saved time stays at a due run until that
+        run is queued.
+        """
         if self.aps is None:
             return
+        now_ms = _ms(datetime.now(UTC)) or 0
         for job in self.aps.get_jobs():
             next_ms = _ms(getattr(job, "next_run_time", None))
-            if self._saved.get(job.id, -1) == next_ms:
+            saved = self._saved.get(job.id, -1)
+            if saved == next_ms:
                 continue
-            try:
-                self.state.save_next_run(job.id, self._keys[job.id], next_ms)
-            except ClusterUnavailable:
+            with self._pending_lock:
+                queued_ms = self._queued_ms.get(job.id, 0)
+            if saved is not None and 0 <= saved <= now_ms and queued_ms < saved:
+                continue  # the saved run is due and not queued yet
+            if not self._save_next_run(job.id, next_ms):
                 return
-            self._saved[job.id] = next_ms
+
+    def _save_next_run(self, outlet: str, next_ms: int | None) -> bool:
+        try:
+            self.state.save_next_run(outlet, self._keys[outlet], next_ms)
+        except ClusterUnavailable:
+            return False
+        self._saved[outlet] = next_ms
+        return True
 
 
 def crawl_command(options: DaemonOptions) -> Callable[[str, Path], Sequence[str]]:
@@ -404,7 +428,6 @@ class ClusterWorker:
                 outlet, result.started_ms, result.finished_ms, result.outcome
             )
         return result.outcome
-
 
 
 def run_roles(

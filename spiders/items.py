@@ -33,6 +33,8 @@ class FeedEntry:
     stored: StoredItem | None = None  # the item file's fields
     partial: str | None = None  # why the body is only the feed summary (None: it is whole)
     digest: bytes | None = None  # of the entry's content, for the unchanged check
+    # False: `stored.body` renders the body as it came; the ingest consumer sanitizes it.
+    sanitized: bool = False
     # Filled by the store pipeline.
     story_id: int | None = None
     path: str = ""

@@ -58,12 +58,12 @@ class WorkerPool:
 
     def start(self) -> None:
         """Start the workers now, so that they import while the crawl starts up."""
-        if self.workers and _asyncio_loop_running():
+        if self.workers and loop_running():
             self._pool()
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in a worker process; inline when there are no workers or the pool broke."""
-        if not self.workers or not _asyncio_loop_running():
+        if not self.workers or not loop_running():
             return fn(*args)
         try:
             return await asyncio.wrap_future(self._pool().submit(fn, *args))
@@ -100,7 +100,9 @@ def _main_module_hidden() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-def _asyncio_loop_running() -> bool:
+def loop_running() -> bool:
+    """Whether this thread runs an asyncio event loop now (a crawl's reactor), so awaiting
+    work from it does not stop it."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -146,7 +148,7 @@ class SerialThread:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on the thread, awaited from the event loop."""
         future = self._executor.submit(fn, *args)
-        if not _asyncio_loop_running():
+        if not loop_running():
             return future.result()
         return await asyncio.wrap_future(future)
 

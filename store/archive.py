@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ __all__ = ["TMP_PREFIX", "Archive", "atomic_write_bytes"]
 logger = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
+SYNC_THREADS = 8  # concurrent fsyncs of a batch's files (the journal commits them together)
 ITEM_SUFFIX = ".txt"
 
 
@@ -41,16 +43,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(folder: Path, data: bytes) -> Path:
-    """Write `data` to a fresh fsynced temp file in `folder` and return its path."""
+def _write_temp(folder: Path, data: bytes, *, sync: bool = True) -> Path:
+    """Write `data` to a fresh temp file in `folder` (fsynced unless `sync` is False)."""
     # The writer's pid in the name lets cleanup spare temp files of writers still running.
     fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".part", dir=folder)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -82,7 +85,21 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool, sync_dir: bo
     """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(folder, data)
+    _place(_write_temp(folder, data), path, overwrite=overwrite)
+    if sync_dir:
+        _fsync_dir(folder)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Move a complete, durable temp file to `path` (FileExistsError: taken, temp removed)."""
     try:
         if overwrite:
             os.replace(tmp, path)
@@ -96,8 +113,6 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool, sync_dir: bo
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    if sync_dir:
-        _fsync_dir(folder)
 
 
 class Archive:
@@ -107,24 +122,74 @@ class Archive:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.removed_temp_files = self.cleanup_temp_files()
-        # While a batch is open (`begin_batch`), the folders whose renames still need an fsync.
-        self._unsynced: set[Path] | None = None
+        # While a batch is open (`begin_batch`): its files, written to temp files not yet in
+        # place (temp, final path, overwrite), and the bytes each final path will hold.
+        self._staged: list[tuple[Path, Path, bool]] | None = None
+        self._contents: dict[Path, bytes] = {}
 
     def begin_batch(self) -> None:
-        """Defer folder fsyncs until `sync_batch` (one per folder, not one per file)."""
-        self._unsynced = set()
+        """Stage the writes until `sync_batch`: their fsyncs at once and one fsync per folder
+        for the batch, not one of each per file.
+
+        Each file still becomes visible only complete and durable (fsynced, then renamed), and
+        before the transaction that names it commits. Until then this Archive answers
+        `exists` and `read_bytes` for the staged files from memory.
+        """
+        self._staged = []
+        self._contents = {}
 
     def sync_batch(self) -> None:
-        """Make the batch's renames durable; call before committing rows that name the files."""
-        folders, self._unsynced = self._unsynced or set(), None
-        for folder in sorted(folders):
+        """Make the batch's files durable and put them in place; call before committing rows
+        that name them."""
+        staged, self._staged, self._contents = self._staged or [], None, {}
+        try:
+            # At once, from a few threads: the file system commits its journal once for all
+            # the fsyncs waiting (one by one, each new file cost a commit: 0.3-5 ms here).
+            if staged:
+                with ThreadPoolExecutor(min(SYNC_THREADS, len(staged))) as pool:
+                    list(pool.map(_fsync_file, [tmp for tmp, _, _ in staged]))
+            for index, (tmp, path, overwrite) in enumerate(staged):
+                try:
+                    _place(tmp, path, overwrite=overwrite)
+                except FileExistsError:
+                    # Another writer put it there meanwhile: complete, taken as written.
+                    logger.info("%s was written meanwhile; kept", path)
+                staged[index] = (path, path, overwrite)  # placed: nothing left to remove
+        except BaseException:
+            self._remove_temps(staged)
+            raise
+        for folder in sorted({path.parent for _, path, _ in staged}):
             _fsync_dir(folder)
 
+    def abort_batch(self) -> None:
+        """Drop the staged files of a batch that will not commit."""
+        staged, self._staged, self._contents = self._staged or [], None, {}
+        self._remove_temps(staged)
+
+    @staticmethod
+    def _remove_temps(staged: list[tuple[Path, Path, bool]]) -> None:
+        for tmp, path, _ in staged:
+            if tmp != path:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+    def exists(self, path: Path) -> bool:
+        """Whether an item file is at `path` (or staged for it in the open batch)."""
+        return path in self._contents or path.is_file()
+
+    def read_bytes(self, path: Path) -> bytes:
+        """The item file at `path`, as the open batch left it."""
+        staged = self._contents.get(path)
+        return staged if staged is not None else path.read_bytes()
+
     def _write(self, path: Path, item: StoredItem, *, overwrite: bool) -> None:
-        batch = self._unsynced
-        atomic_write_bytes(path, render_item(item), overwrite=overwrite, sync_dir=batch is None)
-        if batch is not None:
-            batch.add(path.parent)
+        data = render_item(item)
+        if self._staged is None:
+            atomic_write_bytes(path, data, overwrite=overwrite)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._staged.append((_write_temp(path.parent, data, sync=False), path, overwrite))
+        self._contents[path] = data
 
     def path_for(self, canonical_url: str, ts: int) -> Path:
         """Where the item for `canonical_url` with time `ts` (epoch ms) lives."""
@@ -140,7 +205,7 @@ class Archive:
     def write_new(self, item: StoredItem, canonical_url: str) -> Path:
         """Write a new item atomically; raises FileExistsError if its file already exists."""
         path = self.path_for(canonical_url, item.ts)
-        if path.exists():  # saves an fsynced temp file per story when rebuilding the state
+        if self.exists(path):  # saves an fsynced temp file per story when rebuilding the state
             raise FileExistsError(path)
         self._write(path, item, overwrite=False)
         logger.debug("archived %s as %s", canonical_url, path)
@@ -149,7 +214,7 @@ class Archive:
     def replace(self, path: str | Path, item: StoredItem) -> Path:
         """Atomically replace an existing item file (e.g. with a richer body); returns its path."""
         target = Path(path)
-        if not target.is_file():
+        if not self.exists(target):
             raise FileNotFoundError(f"{target}: no item file to replace")
         self._write(target, item, overwrite=True)
         logger.debug("replaced %s", target)

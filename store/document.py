@@ -84,7 +84,8 @@ def _walk(el: etree._Element, parts: list[str]) -> None:
 
 def text_length(text: str) -> int:
     """How much text: its characters, whitespace not counted (the one measure of a body)."""
-    return len(text) - sum(text.count(ch) for ch in set(text) if ch.isspace())
+    # str.split() splits at exactly the characters str.isspace() names, in C: one pass.
+    return sum(map(len, text.split()))
 
 
 class Body:

@@ -14,7 +14,7 @@ from store.format import StoredItem
 from store.sanitize import strip_control_chars
 from store.urls import serialize_url
 
-__all__ = ["JS_WHITESPACE", "clean_title", "one_line", "to_stored_item", "trim"]
+__all__ = ["JS_WHITESPACE", "clean_title", "one_line", "stored_body", "to_stored_item", "trim"]
 
 # The whitespace JavaScript's String.prototype.trim() removes: the items were produced by a JS
 # pipeline, so we trim exactly this set (Python's str.strip() also strips \x1c-\x1f and \x85,
@@ -45,6 +45,11 @@ def clean_title(title: str) -> str:
     return trim(_BREAK_WITH_SPACE.sub(" ", trim(title)))
 
 
+def stored_body(body_html: str) -> str:
+    """The body line of an item file: control characters removed, lines trimmed and joined."""
+    return one_line(strip_controls(body_html))
+
+
 def _safe_link_url(url: str) -> str:
     """Serialize the URL and escape what would break the `[title](url)` line on parsing."""
     # parse_item splits the link line at the last "](": a URL must not contain it. Control
@@ -70,5 +75,5 @@ def to_stored_item(
         ts=int(ts),
         title=clean_title(strip_control_chars(title)),
         url=_safe_link_url(url),
-        body=one_line(strip_controls(body_html)),
+        body=stored_body(body_html),
     )

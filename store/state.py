@@ -221,10 +221,11 @@ class ItemState:
         """How many items are recorded."""
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
-
     def set_path(self, canonical_url: str, path: str) -> None:
         """Point a story's row at its archive file (a file that came back)."""
-        self.conn.execute("UPDATE items SET path = ? WHERE canonical_url = ?", (path, canonical_url))
+        self.conn.execute(
+            "UPDATE items SET path = ? WHERE canonical_url = ?", (path, canonical_url)
+        )
 
     def move_path(self, old: str, new: str) -> None:
         """Follow archive files that moved (rows recorded under `old`)."""

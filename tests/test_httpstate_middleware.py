@@ -46,11 +46,33 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "state" / "feedwatch.sqlite3"
 
 
+# Middlewares a test made: their feed states are written on a thread (crawler/feedstatewriter.py),
+# so what a test reads from the database, or a next middleware reads, waits for those writes.
+_MADE: list[ConditionalGetMiddleware] = []
+
+
+def _flush_writes() -> None:
+    for mw in _MADE:
+        if mw.writer is not None:
+            mw.writer.flush()
+
+
+@pytest.fixture(autouse=True)
+def _close_writers():
+    yield
+    while _MADE:
+        mw = _MADE.pop()
+        if mw.writer is not None:
+            mw.writer.close()
+
+
 def make_mw(db: Path, clock: Clock, **settings: object) -> ConditionalGetMiddleware:
+    _flush_writes()  # a crawl after another sees everything the first one wrote
     crawler = get_crawler(settings_dict={"FEEDWATCH_STATE_DB": str(db), **settings})
     crawler.stats.open_spider()
     mw = ConditionalGetMiddleware.from_crawler(crawler)
     mw.clock = clock
+    _MADE.append(mw)
     return mw
 
 
@@ -64,6 +86,7 @@ def response(request: Request, status: int = 200, body: bytes = BODY, **headers:
 
 
 def stored(db: Path, url: str = FEED):
+    _flush_writes()
     conn = sqlite3.connect(db)
     try:
         return FeedStateStore(conn).get(url)
@@ -265,7 +288,7 @@ def test_other_requests_pass_untouched(db: Path) -> None:
     assert mw.process_request(request) is None
     page = Response(request.url, status=304, request=request)
     assert mw.process_response(request, page) is page
-    assert FeedStateStore(mw.store.conn).all() == []
+    assert mw.store.all() == []
 
 
 def test_not_configured_without_db_or_when_disabled(db: Path) -> None:
@@ -288,3 +311,58 @@ def test_header_parsers() -> None:
     assert parse_max_age("private") is None
     assert parse_ttl(b"<rss><channel><ttl> 15 </ttl>") == 900
     assert parse_ttl(BODY) is None
+
+
+def test_feed_state_writes_never_wait_for_the_write_lock(db: Path) -> None:
+    """The consumer holds the state's write lock for a batch: a feed response must not wait."""
+    import time
+
+    from crawler.feedstatewriter import BackgroundFeedStates
+    from store.feeds import FeedState
+    from store.sqlite import open_storage
+
+    storage = open_storage(db)
+    writer = BackgroundFeedStates(storage.feeds, db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as the ingest consumer does for each batch
+    try:
+        started = time.perf_counter()
+        writer.put(FeedState(feed_url=FEED, etag='"v2"', last_status=200))
+        assert time.perf_counter() - started < 0.5
+        assert writer.get(FEED).etag == '"v2"'  # this crawl reads its own write at once
+        assert stored(db) is None  # not in the database yet: the lock is held
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    writer.close()  # waits for the write
+    assert stored(db).etag == '"v2"'
+    storage.close()
+
+
+def test_closing_in_a_running_crawl_waits_for_the_writes_off_the_scrapy_thread(db: Path) -> None:
+    """One outlet's close must not stop the event loop the other outlets' crawls still use."""
+    import asyncio
+
+    clock = Clock()
+    mw = make_mw(db, clock)
+    fetch_ok(mw, ETag='"v3"')
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the consumer's batch holds the write lock
+
+    async def crawl() -> list[str]:
+        ticks: list[str] = []
+
+        async def other_outlet() -> None:
+            for _ in range(5):
+                ticks.append("tick")
+                await asyncio.sleep(0.01)
+            holder.execute("ROLLBACK")  # the batch ends
+
+        closing = mw.spider_closed(None, "finished")
+        assert closing is not None  # awaited by Scrapy, not waited for here
+        await asyncio.gather(closing, other_outlet())
+        return ticks
+
+    assert asyncio.run(crawl()) == ["tick"] * 5
+    holder.close()
+    assert stored(db).etag == '"v3"'

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import store.archive
 from conf.schema import Config, load_config
 from ingest.consumer import Consumer
 from ingest.ingestor import Story
@@ -108,6 +109,46 @@ def test_the_consumer_settles_a_batch_and_reports_outcomes(config: Config) -> No
     consumer.close()
 
 
+def test_a_one_off_consumer_loads_the_index_only_when_a_story_comes(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A crawl whose feeds all answered 304 queues only its end-of-run row: its consumer must
+    # not load the index (at 10^6 stories ~6 s and ~800 MB) nor sweep the archive for it.
+    from dedup import engine as dedup_engine
+    from ingest import ingestor as ingestor_module
+    from store import archive as archive_module
+
+    made: list[str] = []
+
+    class CountedEngine(dedup_engine.DedupEngine):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            made.append("index")
+            super().__init__(*args, **kwargs)
+
+    class CountedArchive(archive_module.Archive):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            made.append("archive")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ingestor_module, "DedupEngine", CountedEngine)
+    monkeypatch.setattr(ingestor_module, "Archive", CountedArchive)
+    queue = _queue(config)
+    run_id = open_storage(config.state_db).runs.start("rfi")
+    queue.put("t1", "rfi", json.dumps({"run_id": run_id, "health": False}), "run_end")
+    consumer = Consumer(config)
+    assert consumer.run_batch() == 1 and queue.pending("t1") == 0
+    assert made == []
+    queue.put("t2", "rfi", story_to_payload(_story("dw_1022765_trump_ukraine.md", "rfi")))
+    assert consumer.run_batch() == 1
+    assert sorted(made) == ["archive", "index"] and queue.outcomes("t2").count("rfi", "new") == 1
+    consumer.close()
+
+    made.clear()
+    daemon = Consumer(config, role="daemon")  # warm before the first crawl hands it stories
+    assert sorted(made) == ["archive", "index"] and len(daemon.ingestor.dedup.index) == 1  # type: ignore[union-attr]
+    daemon.close()
+
+
 def test_a_bad_row_fails_alone_and_is_set_aside_after_its_attempts(config: Config) -> None:
     queue = _queue(config)
     queue.put("t", "rfi", "{not json")
@@ -131,10 +172,11 @@ def test_a_crash_before_commit_leaves_every_row_queued_and_stores_nothing_twice(
         queue.put("t", "rfi", story_to_payload(_story(name)))
     consumer = Consumer(config)
 
-    def crash() -> None:
-        raise OSError("disk gone")  # after the files were written, before the commit
+    def crash(folder: Path) -> None:
+        # The batch's files are fsynced and in place; their folders' fsync fails: no commit.
+        raise OSError("disk gone")
 
-    monkeypatch.setattr(consumer.ingestor.archive, "sync_batch", crash)
+    monkeypatch.setattr(store.archive, "_fsync_dir", crash)
     with pytest.raises(OSError):
         consumer.run_batch()
     assert queue.pending("t") == 2  # rolled back: still queued

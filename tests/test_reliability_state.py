@@ -29,7 +29,7 @@ from conf.schema import load_config
 from feedwatch import recovery
 from feedwatch.cli import main
 from feedwatch.importer import import_paths
-from feedwatch.recovery import rebuild_lost_state, state_items
+from feedwatch.recovery import has_stories, rebuild_lost_state, state_items
 from scheduler.daemon import Daemon
 from store.format import parse_item, render_item
 from store.state import open_state
@@ -185,6 +185,28 @@ def test_an_empty_state_is_rebuilt_once_and_a_full_one_never(tmp_path: Path) -> 
     assert report is not None and report.counts == {"new": items}
     assert state_items(config.state_db) == stored
     assert rebuild_lost_state(config) is None
+
+
+def test_has_stories_answers_as_the_count_does_without_counting(tmp_path: Path) -> None:
+    # Asked before every crawl: at 10^6 stories a COUNT(*) read both tables every time.
+    config = load_config(write_config(tmp_path))
+    db = config.state_db
+    assert has_stories(db) is False and state_items(db) == 0  # no file yet
+    open_state(db).close()
+    assert has_stories(db) is False and state_items(db) == 0  # the schema, no rows
+    import_paths(config, [ITEMS], alerts=False)
+    assert has_stories(db) is True and state_items(db)
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE state_rebuilds (id INTEGER PRIMARY KEY, started_ms INT, finished_ms INT)"
+    )
+    conn.execute("INSERT INTO state_rebuilds (started_ms) VALUES (1)")
+    conn.commit()
+    conn.close()
+    assert has_stories(db) is False and state_items(db) == 0  # a rebuild under way: not trusted
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database at all" * 100)
+    assert has_stories(garbage) is None and state_items(garbage) is None
 
 
 def test_a_write_ahead_log_without_its_database_is_set_aside(tmp_path: Path) -> None:

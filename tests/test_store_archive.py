@@ -158,3 +158,31 @@ def test_sigkill_while_writing_leaves_only_complete_files(tmp_path: Path) -> Non
         assert item.body == "<p>" + "正文" * 20000 + "</p>"
         assert Archive(tmp_path).path_for(item.url, item.ts) == path
     assert not list(tmp_path.rglob(f"{TMP_PREFIX}*"))
+
+
+def test_a_batch_shows_its_files_only_once_they_are_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged writes: read back inside the batch, in place only after their fsync."""
+    arc = Archive(tmp_path)
+    synced: list[str] = []
+    real_fsync = archive_mod.os.fsync
+    monkeypatch.setattr(archive_mod.os, "fsync", lambda fd: synced.append("f") or real_fsync(fd))
+    arc.begin_batch()
+    path = arc.write_new(ITEM, CANON)
+    richer = StoredItem(ITEM.ts, ITEM.title, ITEM.url, "<p>正文</p><p>更多</p>")
+    arc.replace(path, richer)  # an upgrade of a story new in the same batch
+    assert not path.exists() and arc.exists(path)  # not in place yet...
+    assert parse_item(arc.read_bytes(path)) == richer  # ...yet read back as it will be
+    with pytest.raises(FileExistsError):
+        arc.write_new(ITEM, CANON)
+    assert synced == []  # nothing fsynced file by file
+    arc.sync_batch()
+    assert path.read_bytes() == render_item(richer)
+    assert synced == ["f", "f", "f"]  # two files, then their one folder
+    assert not list(tmp_path.rglob(f"{TMP_PREFIX}*"))
+    arc.begin_batch()
+    other = arc.write_new(ITEM, "https://rfi.fr/cn/y")
+    arc.abort_batch()  # the batch's rows rolled back: its files never appear
+    assert not other.exists() and not arc.exists(other)
+    assert not list(tmp_path.rglob(f"{TMP_PREFIX}*"))

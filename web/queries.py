@@ -165,7 +165,9 @@ def connect_postgres(url: str) -> Connection:
         return PgConnection.connect(url)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
-        raise StateUnavailable(f"{redact_password(url)}: cannot read the state ({reason})") from None
+        raise StateUnavailable(
+            f"{redact_password(url)}: cannot read the state ({reason})"
+        ) from None
 
 
 class StateReader:
