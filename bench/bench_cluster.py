@@ -181,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=360)
     parser.add_argument("--per-feed", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--ingest", action="store_true", help="also run one --role ingest")
+    parser.add_argument(
+        "--ingest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run one --role ingest (the cluster stores nothing without one)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if not args.pg:

@@ -195,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=120)
     parser.add_argument("--per-feed", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--ingest", action="store_true", help="also kill ingest consumers")
+    parser.add_argument(
+        "--ingest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ingest consumers among the roles (the cluster stores nothing without one)",
+    )
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it (logs)")
     args = parser.parse_args(argv)
     if not args.pg:

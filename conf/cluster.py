@@ -48,7 +48,8 @@ class ClusterConfig(StrictModel):
     heartbeat: float = 10.0  # how often every role writes its heartbeat row
     poll: float = 2.0  # idle workers look for jobs, standby schedulers for the lock, this often
     max_attempts: int = Field(3, ge=1, le=100)  # claims of one job before it counts as failed
-    # This machine's SQLite file for what is not on PostgreSQL yet (items, dedup, alerts).
+    # The whole state is in PostgreSQL; this names only this machine's folder for its own
+    # files: the per-outlet crawl locks and the read view's index (`<stem>.web.sqlite3`).
     local_state_db: Path = Path("state/feedwatch.sqlite3")
 
     @field_validator("lease", "heartbeat", "poll", mode="before")

@@ -172,14 +172,20 @@ class Config(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
-    # `state_db: postgresql://...`: the coordination tables live there (docs/CLUSTER.md), and
-    # `state_db` becomes this machine's SQLite file for the rest (`cluster.local_state_db`).
+    # `state_db: postgresql://...`: the whole state lives there (docs/CLUSTER.md), and
+    # `state_db` keeps only this machine's folder for its own files (`cluster.local_state_db`:
+    # the per-outlet crawl locks, the web view's read index, the daemon's job table).
     _postgres_url: str | None = PrivateAttr(None)
 
     @property
     def postgres_url(self) -> str | None:
         """The PostgreSQL URL of the cluster, or None on a single machine (SQLite only)."""
         return self._postgres_url
+
+    @property
+    def state_target(self) -> str | Path:
+        """What `store.backends.open_storage` opens: the PostgreSQL URL, or the SQLite file."""
+        return self._postgres_url if self._postgres_url is not None else self.state_db
 
     @model_validator(mode="wrap")
     @classmethod

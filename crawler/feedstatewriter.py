@@ -15,7 +15,7 @@ from pathlib import Path
 
 from spiders.workers import SerialThread
 from store.feeds import FeedState
-from store.sqlite import open_storage
+from store.backends import open_storage
 from store.storage import FeedStateStorage
 
 

@@ -37,9 +37,9 @@ from twisted.internet.error import TimeoutError as _TxTimeout
 
 from crawler.feedstatewriter import BackgroundFeedStates
 from spiders.workers import loop_running
+from store.backends import open_storage
 from store.feeds import FeedState
 from store.feeds import FeedStateStore as FeedStateStore  # re-exported (tests, older callers)
-from store.sqlite import open_storage
 from store.storage import FeedStateStorage, StateStorage
 from store.unchanged import feed_digest
 

@@ -9,7 +9,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from spiders.exceptions import AlreadyStored
-from store.state import ItemState, open_state
+from store.backends import open_connection
+from store.state import ItemState
 from store.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ class SeenArticleMiddleware:
 
     def __init__(self, crawler: Crawler, state_db: str) -> None:
         self.stats = crawler.stats
-        self.items = ItemState(open_state(state_db))
+        self.items = ItemState(open_connection(state_db))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SeenArticleMiddleware:

@@ -23,11 +23,12 @@ from ingest.settle import NO_BODY
 from ingest.story import Story
 from spiders.items import FeedEntry
 from spiders.workers import SerialThread, shared_pool
+from store.backends import open_connection, open_storage
 from store.normalize import to_stored_item
 from store.queue import TokenOutcomes
 from store.sanitize import sanitized_document, strip_control_chars
-from store.sqlite import open_storage
-from store.state import now_ms, open_state
+from store.sqlconn import is_postgres
+from store.state import now_ms
 from store.storage import QueueStorage
 from store.unchanged import UnchangedCheck, entry_digest
 from store.urls import canonical_url, is_http_url, strip_tracking
@@ -56,7 +57,7 @@ class NormalizePipeline:
         # exists so that bench/bench_poll.py can measure the path without the check beside it.
         state_db = crawler.settings.get("FEEDWATCH_STATE_DB")
         check = crawler.settings.getbool("FEEDWATCH_UNCHANGED_CHECK", True)
-        self.unchanged = UnchangedCheck(open_state(state_db)) if state_db and check else None
+        self.unchanged = UnchangedCheck(open_connection(state_db)) if state_db and check else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
@@ -137,7 +138,7 @@ class StorePipeline:
         self._buffer_lock = threading.Lock()
         self._flushes: list[Future[None]] = []
         self.thread = SerialThread("feedwatch-store")
-        self.storage = self.thread.call(open_storage, self.config.state_db)
+        self.storage = self.thread.call(open_storage, self.config.state_target)
         self.queue: QueueStorage = self.storage.queue
 
     @classmethod
@@ -212,7 +213,13 @@ class StorePipeline:
         """On the store thread: queue everything buffered so far, in one transaction."""
         with self._buffer_lock:
             rows, self._buffer = self._buffer, []
-        if rows:
+        if not rows:
+            return
+        if is_postgres(self.storage.connection):
+            from store.postgres import retry_unreachable
+
+            retry_unreachable(lambda: self.queue.put_many(rows))  # a server restart: wait
+        else:
             self.queue.put_many(rows)
 
     def _record_outcomes(self) -> None:

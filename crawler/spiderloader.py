@@ -25,7 +25,7 @@ def scrapy_settings_for(config: Config) -> dict[str, Any]:
         "USER_AGENT": config.http.user_agent,
         "AUTOTHROTTLE_ENABLED": config.http.autothrottle,
         "FEEDWATCH_WORKERS": config.http.extract_workers,
-        "FEEDWATCH_STATE_DB": str(config.state_db),
+        "FEEDWATCH_STATE_DB": str(config.state_target),
         "FEEDWATCH_ARCHIVE_DIR": str(config.archive_dir),
     }
 

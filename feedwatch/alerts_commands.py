@@ -15,6 +15,7 @@ from feedwatch.outlets import host_in_domains, outlet_domains
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
 from store.sqlite import SQLiteState
+from store.storage import StateStorage
 
 UNKNOWN_OUTLET = "?"
 
@@ -71,9 +72,9 @@ def test_rule(config: Any, rule_name: str, paths: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
-def list_alerts(conn: sqlite3.Connection, limit: int = 20) -> str:
+def list_alerts(conn: sqlite3.Connection | StateStorage, limit: int = 20) -> str:
     """The most recent alerts with each channel's delivery state, newest first."""
-    tables = SQLiteState.on(conn).alerts
+    tables = (SQLiteState.on(conn) if isinstance(conn, sqlite3.Connection) else conn).alerts
     events = [(i, kind, title, ms) for i, kind, _, title, _, ms in tables.events(max(1, limit))]
     if not events:
         return "no alerts yet"

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from conf.cluster import redact_password
 from conf.schema import Config
 from dedup.engine import Decision, DedupEngine, Document
 from feedwatch.outlets import outlet_for_url
 from feedwatch.recovery import has_stories, rebuild_lost_state
 from scheduler.locks import is_locked
 from store.archive import Archive
+from store.backends import open_connection, open_storage
 from store.consistency import (
     ArchiveFile,
     Consistency,
@@ -34,8 +36,8 @@ from store.consistency import (
     read_ro,
     scan_archive,
 )
-from store.sqlite import SQLiteState
-from store.state import ItemState, SeenItem, now_ms, open_state, write_transaction
+from store.sqlconn import Connection
+from store.state import ItemState, SeenItem, now_ms, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,18 @@ def inspect(config: Config) -> Inspection:
     """Scan every archive file and every items row; changes nothing."""
     files = scan_archive(config.archive_dir)
     temp = count_temp_files(config.archive_dir)
+    if config.postgres_url is not None:
+        # No PRAGMA integrity_check: the server keeps its own (WAL, checksums if enabled).
+        # The archive of this machine is compared with the items rows in PostgreSQL.
+        try:
+            pg = open_connection(config.postgres_url)
+        except ConnectionError as exc:
+            return Inspection(f"unreachable ({exc})", None, temp, files)
+        try:
+            rows = item_rows(pg)
+        finally:
+            pg.close()
+        return Inspection("ok", compare(files, rows), temp, files)
     if not config.state_db.exists():
         return Inspection("missing", compare(files, []), temp, files)
     try:
@@ -90,6 +104,8 @@ def format_inspection(config: Config, ins: Inspection) -> list[str]:
     """The short report: two summary lines, one line per kind of problem, the verdict."""
     c = ins.consistency
     lines = [f"state {config.state_db}: integrity {ins.integrity}"]
+    if config.postgres_url is not None:
+        lines = [f"state {redact_password(config.postgres_url)}: PostgreSQL, {ins.integrity}"]
     if ins.integrity == "missing":
         lines = [f"state {config.state_db}: missing"]
     elif c is not None:
@@ -155,7 +171,7 @@ def _rebuild(config: Config) -> list[str]:
 
 
 def _register(
-    conn: sqlite3.Connection,
+    conn: Connection,
     config: Config,
     engine: DedupEngine | None,
     f: ArchiveFile,
@@ -182,9 +198,9 @@ def _register(
 
 def _repair_rows(config: Config, files: list[ArchiveFile]) -> list[str]:
     """Register unknown files, follow moved files, mark rows whose file is gone."""
-    conn = open_state(config.state_db)
+    storage = open_storage(config.state_target)
+    conn = storage.connection
     try:
-        storage = SQLiteState.on(conn)
         engine = DedupEngine(storage, config.dedup) if config.dedup.enabled else None
         with write_transaction(conn):
             # Compared again inside the write lock: a crawl storing a story right now has
@@ -223,7 +239,9 @@ def repair(config: Config, ins: Inspection) -> list[str]:
         moved = _set_aside_damaged(config.state_db)
         lines.append("repaired: set the damaged state aside as " + ", ".join(p.name for p in moved))
         return lines + _rebuild(config)
-    if ins.integrity == "missing" or has_stories(config.state_db) is False:
+    if config.postgres_url is None and (
+        ins.integrity == "missing" or has_stories(config.state_db) is False
+    ):
         return lines + _rebuild(config)
     if ins.consistency is not None and ins.consistency.problems:
         lines += _repair_rows(config, ins.files)

@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         choices=ROLES,
         default="all",
-        help="all: the single daemon (default); scheduler, worker: one role of a cluster over"
-        " PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
+        help="all: the single daemon (default); scheduler, worker, ingest: one role of a cluster"
+        " over PostgreSQL (state_db: postgresql://..., docs/CLUSTER.md)",
     )
     read_commands.add_serve_options(p, flag=True)
     _add_config(p)
@@ -399,11 +399,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = DaemonOptions(announce=None if args.quiet else announce)
     config = _config(args)
     check_paths(config)
-    if args.role == "ingest":
-        raise UsageError(
-            "--role ingest: not available yet: crawl workers still ingest in their own crawl"
-            " process (docs/CLUSTER.md, what is not on PostgreSQL yet)"
-        )
     if config.postgres_url is None:
         if args.role != "all":
             raise UsageError(
@@ -419,22 +414,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not config.outlets or not any(o.enabled for o in config.outlets.values()):
         raise UsageError("no enabled outlets in the config: nothing to schedule")
-    if args.role in ("worker", "all"):
-        _rebuild_lost_state(config)  # this machine's SQLite state and archive
     url = config.postgres_url
     return run_roles(config, args.config, args.role, lambda: PgCluster(url), options)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from scheduler.status import status_report
-    from store.state import open_state
+    from store.backends import open_connection
 
     config = _config(args)
     if args.max_failures < 1:
         raise UsageError("--max-failures must be 1 or more")
-    check_state_db(config.state_db)
-    conn = open_state(config.state_db)
-    text, code = status_report(config, conn, args.max_failures)
+    if config.postgres_url is None:
+        check_state_db(config.state_db)
+    try:
+        conn = open_connection(config.state_target)
+    except ConnectionError as exc:  # PostgreSQL unreachable: one line, then the cluster's
+        text, code = f"state: {exc}", 1
+    else:
+        try:
+            text, code = status_report(config, conn, args.max_failures)
+        finally:
+            conn.close()
     print(text)
     if config.postgres_url is not None:
         from scheduler.clusterstatus import cluster_report
@@ -506,6 +507,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             raise UsageError(f"{missing[0]}: no such file or folder")
         paths = args.paths or [config.archive_dir]
         print(test_rule(config, args.rule, paths))
+        return 0
+    if config.postgres_url is not None:
+        from store.backends import open_storage
+
+        storage = open_storage(config.postgres_url)
+        try:
+            print(list_alerts(storage, args.limit))
+        finally:
+            storage.close()
         return 0
     check_state_db(config.state_db)
     print(list_alerts(open_state(config.state_db), args.limit))

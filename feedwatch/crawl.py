@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,14 @@ from feedwatch.crawlprocess import InterruptibleCrawlerProcess
 from feedwatch.crawlprogress import CrawlWatcher, StatsView
 from feedwatch.interrupts import Interrupted
 from feedwatch.progress import ProgressReport
-from ingest.handoff import IngestHandoff
+from ingest.handoff import CLUSTER_WORKER_ENV, IngestHandoff
 from scheduler.locks import outlet_lock
 from spiders.workers import close_shared_pool
-from store.sqlite import open_storage
+from store.backends import open_storage
 from store.storage import RunStorage
 
 logger = logging.getLogger(__name__)
+CLUSTER_CONNECT_WAIT_S = 60.0  # a cluster worker's crawl waits this long for PostgreSQL
 
 
 @dataclass
@@ -50,6 +52,7 @@ class OutletSummary:
     unchanged: int = 0  # known entries with unchanged content: dropped before dedup, no write
     queued: int = 0  # stories put on the ingest queue
     to_daemon: bool = False  # the running daemon consumes them: outcomes not known here
+    queued_for: str = "the running daemon"  # or a cluster's ingest role
     errors: int = 0
     interrupted: bool = False  # stopped by SIGINT/SIGTERM before it finished
     stats: dict[str, Any] = field(default_factory=dict)
@@ -177,7 +180,11 @@ def run_crawl(
     With `progress`, each outlet's feeds, pages and stories are shown while it runs. Raises
     `Interrupted` after recording the runs as "interrupted" when a signal stopped it.
     """
-    storage = open_storage(config.state_db)
+    if config.postgres_url is not None and os.environ.get(CLUSTER_WORKER_ENV):
+        from store.postgres import wait_for_server
+
+        wait_for_server(CLUSTER_CONNECT_WAIT_S)  # a server restarting: this crawl waits for it
+    storage = open_storage(config.state_target)
     runs = storage.runs
     with ExitStack() as locks:
         # A scheduled crawl of an outlet is skipped while a manual one holds its lock, and a
@@ -243,6 +250,8 @@ def _crawl_locked(
             stats.update(outcome_stats(outcomes, name))
         summary = _summarize(name, stats, counter.by_outlet.pop(name, 0))
         summary.to_daemon = handoff is not None and handoff.to_daemon
+        if handoff is not None:
+            summary.queued_for = handoff.consumer
         if process.interrupted_by is not None:
             summary.interrupted = True  # even a spider that had closed: the run did not end
         runs.finish(
@@ -277,7 +286,7 @@ def format_summary(summaries: list[OutletSummary]) -> str:
         extra = f"; {s.completed} completed from their page" if s.completed else ""
         extra += f"; {s.no_body} without any body" if s.no_body else ""
         if s.to_daemon:
-            stories = f"stories queued {s.queued} for the running daemon, {s.unchanged} unchanged"
+            stories = f"stories queued {s.queued} for {s.queued_for}, {s.unchanged} unchanged"
         else:
             stories = (
                 f"stories {s.new} new{partial}, {s.merged} reposts, {s.revisions} revisions"
@@ -296,7 +305,7 @@ def format_summary(summaries: list[OutletSummary]) -> str:
     where = f" ({other} outside any outlet)" if other else ""
     if any(s.to_daemon for s in summaries):
         queued = sum(s.queued for s in summaries)
-        done = f"{queued} queued for the running daemon"
+        done = f"{queued} queued for {summaries[0].queued_for}"
     else:
         done = f"{total_new} new items"
     total = f"total: {done}, {failed} feeds failed, {total_err} errors{where}"

@@ -22,9 +22,9 @@ from feedwatch.progress import ProgressReport
 from ingest.consumer import consume_for
 from ingest.payload import story_to_payload
 from ingest.story import Story
+from store.backends import open_storage
 from store.format import ItemFormatError
 from store.imports import iter_item_paths, read_item_file
-from store.sqlite import open_storage
 from store.state import now_ms
 from store.storage import QueueStorage
 from store.urls import canonical_url
@@ -82,7 +82,7 @@ def import_paths(
     dedup index from the archive (use alerts=False so old stories do not alert again).
     """
     report = ImportReport()
-    storage = open_storage(config.state_db)
+    storage = open_storage(config.state_target)
     queue = storage.queue
     token = f"import-{uuid.uuid4().hex}"
     report.to_daemon = queue.daemon_running()

@@ -132,8 +132,8 @@ def _index(config: Config) -> WebIndex:
     from web.queries import StateReader, StateUnavailable
 
     try:
-        StateReader.open(Path(config.state_db)).close()  # no index file beside a missing state
-        return IndexKeeper(Path(config.state_db), interval=0).fresh()
+        StateReader.open(config.state_target).close()  # no index file beside a missing state
+        return IndexKeeper(Path(config.state_db), interval=0, source=config.state_target).fresh()
     except StateUnavailable as exc:
         raise _usage(str(exc)) from None
 
@@ -295,7 +295,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     elif what.startswith(("http://", "https://")):
         from web.queries import StateReader
 
-        reader = StateReader.open(Path(config.state_db))
+        reader = StateReader.open(config.state_target)
         try:
             story_id = reader.story_of_url(canonical_url(what)) or reader.story_of_url(what)
         finally:
@@ -324,7 +324,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             return 0
     from web.queries import StateReader
 
-    reader = StateReader.open(Path(config.state_db))
+    reader = StateReader.open(config.state_target)
     try:
         view = load_story(row, reader, config.dedup)
     finally:
@@ -372,7 +372,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         home = f"{base}/?rule={args.rule}"
     else:
         key, title, path, home = "all", "feedwatch: all stories", f"/feeds/all.{fmt}", f"{base}/"
-    reader = StateReader.open(Path(config.state_db))
+    reader = StateReader.open(config.state_target)
     try:
         entries = build_entries(rows, reader, index.rules_of([r.id for r in rows]))
     finally:

@@ -164,7 +164,11 @@ def rebuild_lost_state(config: Config, *, announce: bool = True) -> ImportReport
     """Rebuild the state from the archive when it is missing or empty; None when not needed.
 
     Logs one WARNING line saying so (INFO when `announce` is off: the caller reports it).
+    Not on PostgreSQL: its state is the server's, never a file of this machine that can go
+    missing, and a worker's machine need not hold the archive.
     """
+    if config.postgres_url is not None:
+        return None
     state_db, archive_dir = Path(config.state_db), Path(config.archive_dir)
     # The cheap test first, without the lock: this runs before every crawl.
     if has_stories(state_db) is not False or not archive_has_items(archive_dir):

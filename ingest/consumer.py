@@ -8,7 +8,8 @@ queued) and stores nothing twice (a file already there is taken as written; a se
 gone). One story that fails is rolled back alone (a savepoint) and counted on its row.
 
 Only one process consumes at a time: it holds `<state dir>/locks/ingest.lock` (an flock the
-kernel drops when the holder dies). `feedwatch run` consumes in a thread for as long as it runs;
+kernel drops when the holder dies), or on PostgreSQL a session advisory lock (the server drops
+it when the holder's session ends; docs/CLUSTER.md). `feedwatch run` consumes in a thread for as long as it runs;
 a one-off crawl, fetch or import starts `python -m feedwatch.ingest_consumer` beside it, which consumes
 until its producer closes its stdin and the producer's stories are all settled.
 """
@@ -36,8 +37,8 @@ from ingest.ingestor import Ingestor, Outcome
 from ingest.payload import story_from_payload
 from ingest.settle import sanitized_story
 from ingest.story import Story
+from store.backends import open_storage
 from store.queue import QueuedRow
-from store.sqlite import open_storage
 from store.storage import QueueStorage, RunStorage
 
 logger = logging.getLogger("ingest.consumer")  # not __main__ when run with -m
@@ -74,6 +75,27 @@ def consumer_lock(state_db: Path, give_up: Callable[[], bool]) -> Iterator[bool]
         os.close(fd)  # releases the lock
 
 
+@contextmanager
+def single_consumer(
+    config: Config, give_up: Callable[[], bool]
+) -> Iterator[Callable[[], bool] | None]:
+    """The one-consumer-at-a-time rule for `config`'s state: None once `give_up()` says so,
+    else "is it still held?" for the block.
+
+    SQLite: the flock beside the state file (held until released). PostgreSQL: a session
+    advisory lock (consumers on several machines; the server frees it when the holder's
+    session ends, and a restarted server loses it: the holder must stop and try again).
+    """
+    if config.postgres_url is None:
+        with consumer_lock(config.state_db, give_up) as held:
+            yield (lambda: True) if held else None
+        return
+    from store.pglock import INGEST_LOCK, session_lock
+
+    with session_lock(config.postgres_url, INGEST_LOCK, give_up) as lock:
+        yield None if lock is None else lock.held
+
+
 class Consumer:
     """Consumes queued stories in batches with one warm Ingestor (dedup index in memory)."""
 
@@ -81,7 +103,7 @@ class Consumer:
         self.config = config
         self.role = role
         self.batch = batch
-        self.storage = open_storage(config.state_db)
+        self.storage = open_storage(config.state_target)
         self.queue: QueueStorage = self.storage.queue
         self.runs: RunStorage = self.storage.runs
         self.ingestor = Ingestor(config, self.storage)
@@ -239,7 +261,7 @@ class Consumer:
 
 def consume_all(config: Config) -> None:
     """Consume everything queued, in this process (imports and `scrapy crawl` without a daemon)."""
-    with consumer_lock(config.state_db, give_up=lambda: False):
+    with single_consumer(config, give_up=lambda: False):
         consumer = Consumer(config)
         try:
             consumer.consume(done=lambda: consumer.queue.pending() == 0)
@@ -253,14 +275,14 @@ def consume_for(config: Config, token: str, producer_done: threading.Event) -> N
     Waits for the lock while another consumer holds it; that consumer takes this producer's
     rows too, and this one returns as soon as they are all settled.
     """
-    probe = open_storage(config.state_db)
+    probe = open_storage(config.state_target)
     queue = probe.queue
 
     def finished() -> bool:
         return producer_done.is_set() and queue.pending(token) == 0
 
     try:
-        with consumer_lock(config.state_db, give_up=finished) as held:
+        with single_consumer(config, give_up=finished) as held:
             if not held:
                 return
             consumer = Consumer(config)

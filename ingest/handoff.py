@@ -19,12 +19,13 @@ from pathlib import Path
 from types import TracebackType
 
 from conf.schema import Config
+from store.backends import open_storage
 from store.queue import TokenOutcomes
-from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_WORKER_ENV = "FEEDWATCH_CLUSTER_WORKER"  # set by `run --role worker` for its crawls
 
 
 class IngestHandoff:
@@ -33,11 +34,21 @@ class IngestHandoff:
     def __init__(self, config: Config, config_path: Path, *, log_level: str = "WARNING") -> None:
         self.config = config
         self.token = f"{uuid.uuid4().hex}"
-        storage = open_storage(config.state_db)
+        storage = open_storage(config.state_target)
         try:
             self.to_daemon = storage.queue.daemon_running()
         finally:
             storage.close()
+        # Who settles the stories, for the crawl's summary ("queued N for ...").
+        self.consumer = "the running daemon"
+        if config.postgres_url is not None:
+            self.consumer = "the ingest role"
+            if not self.to_daemon and os.environ.get(CLUSTER_WORKER_ENV):
+                # A cluster worker's machine need not hold the archive: its stories wait in
+                # the shared queue for an ingest role, reported as queued, not as stored.
+                logger.warning("no ingest role is running: the stories wait in the queue")
+                self.to_daemon = True
+                self.consumer = "the ingest role (none running now: they wait in the queue)"
         self.child: subprocess.Popen[bytes] | None = None
         if not self.to_daemon:
             command = [
@@ -67,7 +78,7 @@ class IngestHandoff:
             self._wait_child()
         if self.to_daemon:
             return None
-        storage = open_storage(self.config.state_db)
+        storage = open_storage(self.config.state_target)
         try:
             queue = storage.queue
             if queue.pending(self.token):

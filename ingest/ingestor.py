@@ -27,6 +27,7 @@ from store.document import Body
 from store.format import StoredItem, parse_item
 from store.partial import PartialStories
 from store.sqlite import SQLiteState
+from store.sqlstore import SQLStore
 from store.state import SeenItem
 from store.storage import ItemStorage
 
@@ -60,10 +61,11 @@ class Ingestor:
     """Owns the archive, the items table and the dedup/alert services for one process."""
 
     def __init__(
-        self, config: Config, state: SQLiteState | sqlite3.Connection, *, alerts: bool = True
+        self, config: Config, state: SQLStore | sqlite3.Connection, *, alerts: bool = True
     ) -> None:
         self.config = config
-        self.state = state if isinstance(state, SQLiteState) else SQLiteState.on(state)
+        # Any store (SQLite or PostgreSQL); a bare SQLite connection for the older callers.
+        self.state = SQLiteState.on(state) if isinstance(state, sqlite3.Connection) else state
         self.items: ItemStorage = self.state.items
         # Partial stories (stored from their feed summary) are not behind the interface yet.
         self.partials = PartialStories(self.state.connection)

@@ -50,8 +50,10 @@ def cluster_report(state: ClusterState, config: Config) -> tuple[str, int]:
         problems.append("no active scheduler")
     if not any(m.role == "worker" for m in live):
         problems.append("no live worker")
+    if not any(m.role == "ingest" and m.detail == "consuming" for m in live):
+        problems.append("no active ingest role (crawled stories wait in the queue)")
     if problems:
         lines.append("CLUSTER UNHEALTHY: " + "; ".join(problems))
         return "\n".join(lines), 1
-    lines.append("cluster ok: one active scheduler, every role heard from")
+    lines.append("cluster ok: one active scheduler, one active ingest role, every role heard from")
     return "\n".join(lines), 0

@@ -38,8 +38,8 @@ from scheduler.ingestthread import IngestThread
 from scheduler.jobstate import JobStateDB
 from scheduler.locks import is_locked
 from scheduler.subproc import CrawlSupervisor
+from store.backends import open_storage
 from store.consistency import quick_check
-from store.sqlite import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Daemon:
         """Send alerts still pending (a failed channel is retried with backoff)."""
         from alerts.service import AlertService  # only when alerts are configured
 
-        storage = open_storage(self.config.state_db)
+        storage = open_storage(self.config.state_target)
         try:
             report = AlertService(storage, self.config.alerts).deliver_pending()
             if report.sent or report.failed:

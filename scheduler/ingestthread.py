@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from conf.schema import Config
-from ingest.consumer import Consumer, consumer_lock
+from ingest.consumer import Consumer, single_consumer
 
 logger = logging.getLogger(__name__)
 
 RETRY_S = 5.0
+LOCK_CHECK_S = 2.0  # how often a PostgreSQL consumer checks that it still holds its lock
+
+
+class LockLost(RuntimeError):
+    """Another consumer may hold the lock now: stop consuming and stand for it again."""
 
 
 class IngestThread(threading.Thread):
     """Consumes the ingest queue for as long as the daemon runs."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, role: str = "daemon") -> None:
         super().__init__(name="ingest-consumer", daemon=True)
         self.config = config
+        # "daemon", or "ingest" for `feedwatch run --role ingest|all` on PostgreSQL
+        self.role = role
+        self.consuming = False  # holds the lock (a cluster's standby waits for it)
         self.draining = threading.Event()  # settle what is queued, then stop
         self.stopping = threading.Event()  # stop after the current batch
 
@@ -37,16 +46,29 @@ class IngestThread(threading.Thread):
                 self.stopping.wait(RETRY_S)
 
     def _consume(self) -> None:
-        with consumer_lock(self.config.state_db, give_up=self.stopping.is_set) as held:
-            if not held:
+        def give_up() -> bool:
+            # A cluster's standby has nothing to settle: it stops at once, not after the grace.
+            return self.stopping.is_set() or (self.role == "ingest" and self.draining.is_set())
+
+        with single_consumer(self.config, give_up=give_up) as held:
+            if held is None:
                 return
-            consumer = Consumer(self.config, role="daemon")
+            consumer = Consumer(self.config, role=self.role)
+            self.consuming = True
+            checked = time.monotonic()
+
+            def done() -> bool:
+                nonlocal checked
+                if time.monotonic() - checked >= LOCK_CHECK_S:
+                    checked = time.monotonic()
+                    if not held():
+                        raise LockLost("the consumer lock was lost (the server restarted?)")
+                return self.draining.is_set() and consumer.queue.pending() == 0
+
             try:
-                consumer.consume(
-                    done=lambda: self.draining.is_set() and consumer.queue.pending() == 0,
-                    stop=self.stopping,
-                )
+                consumer.consume(done=done, stop=self.stopping)
             finally:
+                self.consuming = False
                 consumer.close()
 
     def stop(self, grace: float = 30.0) -> None:

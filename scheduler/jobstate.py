@@ -7,11 +7,13 @@ small `scheduler_jobs` table and the daemon rebuilds its jobs from config on eve
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
+from store.backends import open_connection
 from store.feeds import FeedStateStore
-from store.state import RunLog, open_state
+from store.sqlconn import Connection, is_postgres
+from store.state import RunLog
 from store.state import ensure_schema as ensure_state_schema
 
 JOBS_SCHEMA = """
@@ -39,13 +41,16 @@ class JobRecord:
     last_outcome: str | None
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Create the scheduler's table, and `runs` which it reads."""
     ensure_state_schema(conn)
-    conn.execute(JOBS_SCHEMA)
+    if is_postgres(conn):  # processes starting together take turns (the schema lock)
+        conn.executescript(JOBS_SCHEMA)
+    else:
+        conn.execute(JOBS_SCHEMA)
 
 
-def load_jobs(conn: sqlite3.Connection) -> dict[str, JobRecord]:
+def load_jobs(conn: Connection) -> dict[str, JobRecord]:
     """Every stored job record, by outlet."""
     ensure_schema(conn)
     rows = conn.execute(
@@ -58,7 +63,7 @@ def load_jobs(conn: sqlite3.Connection) -> dict[str, JobRecord]:
 class JobStateDB:
     """Short-lived connections per write: jobs run in worker threads, sqlite3 objects do not."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | Path) -> None:  # a SQLite file, or a PostgreSQL URL
         self.path = path
         conn = self._connect()
         try:
@@ -66,8 +71,8 @@ class JobStateDB:
         finally:
             conn.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        return open_state(self.path)
+    def _connect(self) -> Connection:
+        return open_connection(self.path)
 
     def load(self) -> dict[str, JobRecord]:
         """Every stored job record, by outlet."""

@@ -1,4 +1,4 @@
-"""`feedwatch run --role scheduler|worker|all` over PostgreSQL: the cluster's long-running roles.
+"""`feedwatch run --role scheduler|worker|ingest|all` over PostgreSQL: the cluster's roles.
 
 - scheduler: one active at a time (`ClusterState.try_lead`); the leader runs the same
   APScheduler triggers as the single daemon, but a due outlet becomes a queued crawl job
@@ -6,10 +6,13 @@
 - worker: claims one job at a time with a lease, runs the crawl as the daemon does (a
   `feedwatch crawl OUTLET` subprocess), renews the lease while it runs, then marks the job
   done or failed. A lost lease (another worker holds the job now) stops the crawl.
+- ingest: one active consumer of the shared ingest queue (a session advisory lock; the others
+  wait as standbys), writing the archive of its machine; the workers' crawls hand it their
+  stories (ingest/handoff.py).
 - every role writes a heartbeat row; `feedwatch status` lists them.
 
 PostgreSQL going away is never fatal: each loop logs one line, waits and carries on when the
-server is back (a crawl in progress keeps running: it writes only this machine's SQLite).
+server is back (a crawl in progress keeps running; its queued stories wait for the server).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from conf.schema import Config
+from ingest.handoff import CLUSTER_WORKER_ENV
 from scheduler.cluster import DONE_OUTCOMES, ClusterState, ClusterUnavailable, Job, Member
 from scheduler.daemon import (
     ALERT_DELIVERY_INTERVAL,
@@ -39,9 +43,10 @@ from scheduler.daemon import (
     misfire_grace,
     trigger_key,
 )
+from scheduler.ingestthread import IngestThread
 from scheduler.jobstate import JobStateDB
 from scheduler.subproc import CrawlSupervisor
-from store.sqlite import open_storage
+from store.backends import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,52 @@ class Heartbeat:
         self._thread.join()
         with contextlib.suppress(ClusterUnavailable):
             self.state.leave(self.member)
+
+
+class ClusterIngest:
+    """The ingest role: one active consumer of the shared queue (a session advisory lock),
+    the others standbys that take over when its session ends. It writes the archive of its
+    machine (`archive_dir`) and delivers the alerts its stories queued."""
+
+    def __init__(self, config: Config, state: ClusterState, stop: threading.Event):
+        self.config = config
+        self.stop = stop
+        self.thread = IngestThread(config, role="ingest")
+        self.heartbeat = Heartbeat(
+            state,
+            Member("ingest"),
+            config.cluster.heartbeat,
+            lambda: "consuming" if self.thread.consuming else "standby",
+        )
+
+    def run(self) -> None:
+        """Consume (or wait for the lock) until `stop` is set, then settle what is queued."""
+        self.heartbeat.start()
+        self.thread.start()
+        try:
+            while not self.stop.wait(ALERT_DELIVERY_INTERVAL):
+                if self.thread.consuming:
+                    self.deliver_alerts()
+        finally:
+            self.thread.stop()
+            self.heartbeat.stop()
+
+    def deliver_alerts(self) -> None:
+        """Retry pending alerts, as the single daemon does every minute: where the consumer
+        runs, so that file channels (jsonl) write on the ingest machine. Each row is claimed
+        before it is sent: a standby or a one-off command sending too never doubles one."""
+        if not self.config.alerts.channels:
+            return
+        from alerts.service import AlertService
+
+        try:
+            storage = open_storage(self.config.state_target)
+            try:
+                AlertService(storage, self.config.alerts).deliver_pending()
+            finally:
+                storage.close()
+        except Exception as exc:  # PostgreSQL away, a channel bug: retried next minute
+            logger.warning("alert delivery failed: %s", exc)
 
 
 class ClusterScheduler:
@@ -270,9 +321,8 @@ class ClusterWorker:
             state, self.member, config.cluster.heartbeat, lambda: self.detail
         )
         self.supervisor = CrawlSupervisor(kill_grace=options.kill_grace)
-        self.jobs_db = JobStateDB(str(config.state_db))  # this machine's runs and feed backoff
+        self.jobs_db = JobStateDB(config.state_target)  # runs and feed backoff, in PostgreSQL
         self.command = crawl_command(options)
-        self._last_delivery = time.monotonic()
 
     def run(self) -> None:
         """Claim and crawl until `stop` is set; a running crawl is stopped and its job released."""
@@ -286,7 +336,6 @@ class ClusterWorker:
                 except ClusterUnavailable:
                     job = None
                 if job is None:
-                    self.deliver_alerts()
                     self.stop.wait(self.config.cluster.poll)
                     continue
                 self.work(job)
@@ -371,6 +420,7 @@ class ClusterWorker:
             logger.info("crawl of %s deferred: every feed asked us to wait", outlet)
             return "deferred"
         env = dict(os.environ, FEEDWATCH_SCHEDULED="1", **self.options.extra_env)
+        env[CLUSTER_WORKER_ENV] = "1"  # no ingest role alive: the stories wait in the queue
         timeout = crawl_timeout(self.config.outlets[outlet].schedule, self.options.crawl_timeout)
         result = self.supervisor.run(outlet, self.command(outlet, self.config_path), timeout, env)
         if result.timed_out or result.stopped or result.returncode is None:
@@ -378,21 +428,6 @@ class ClusterWorker:
                 outlet, result.started_ms, result.finished_ms, result.outcome
             )
         return result.outcome
-
-    def deliver_alerts(self) -> None:
-        """Retry this machine's pending alerts now and then, as the single daemon does."""
-        if not self.config.alerts.channels:
-            return
-        if time.monotonic() - self._last_delivery < ALERT_DELIVERY_INTERVAL:
-            return
-        self._last_delivery = time.monotonic()
-        from alerts.service import AlertService
-
-        storage = open_storage(self.config.state_db)
-        try:
-            AlertService(storage, self.config.alerts).deliver_pending()
-        finally:
-            storage.close()
 
 
 def run_roles(
@@ -411,6 +446,8 @@ def run_roles(
         states.append(state_factory())
         return states[-1]
 
+    # The consumer first: a worker's crawls see its heartbeat and hand their stories to it.
+    ingests = [ClusterIngest(config, new_state(), stop)] if role in ("ingest", "all") else []
     schedulers = (
         [ClusterScheduler(config, new_state(), stop)] if role in ("scheduler", "all") else []
     )
@@ -443,7 +480,8 @@ def run_roles(
 
         return target
 
-    threads = [threading.Thread(target=guarded(s.run, "scheduler")) for s in schedulers]
+    threads = [threading.Thread(target=guarded(i.run, "ingest")) for i in ingests]
+    threads += [threading.Thread(target=guarded(s.run, "scheduler")) for s in schedulers]
     threads += [threading.Thread(target=guarded(w.run, "worker")) for w in workers]
     for thread in threads:
         thread.start()

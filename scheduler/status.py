@@ -12,6 +12,7 @@ from scheduler.jobstate import JobRecord, ensure_schema, load_jobs
 from store.feeds import FeedState, FeedStateStore
 from store.partial import PartialStories
 from store.queue import IngestQueue
+from store.sqlconn import Connection
 
 # Outcomes that say nothing about the outlet's health: still going, stopped by a shutdown or
 # a signal, or every feed deferred (Retry-After, backoff): they neither reset nor add failures.
@@ -51,7 +52,7 @@ def _fmt_ago(ms: int | None, now_ms: int) -> str:
     return f" ({word} {span})" if word == "in" else f" ({span} ago)"
 
 
-def last_run(conn: sqlite3.Connection, outlet: str) -> LastRun | None:
+def last_run(conn: Connection, outlet: str) -> LastRun | None:
     """The outlet's most recent run, or None when it never ran."""
     row = conn.execute(
         "SELECT started_ms, finished_ms, status, new_items, errors FROM runs WHERE outlet=?"
@@ -63,7 +64,7 @@ def last_run(conn: sqlite3.Connection, outlet: str) -> LastRun | None:
     return LastRun(row[0], row[1], str(row[2] or "?"), int(row[3] or 0), int(row[4] or 0))
 
 
-def consecutive_failures(conn: sqlite3.Connection, outlet: str, limit: int = 1000) -> int:
+def consecutive_failures(conn: Connection, outlet: str, limit: int = 1000) -> int:
     """Failed runs in a row, newest first, up to the last ok run (shutdown stops don't count)."""
     count = 0
     for (status,) in conn.execute(
@@ -136,23 +137,31 @@ def _outlet_block(
     return lines
 
 
-def _ingest_line(queue: IngestQueue) -> str:
-    """Stories waiting for the ingest consumer, and who consumes."""
+def _ingest_line(queue: IngestQueue, cluster: bool = False) -> str:
+    """Stories waiting for the ingest consumer, and who consumes (in a cluster: where, and its
+    last heartbeat by the server's clock)."""
     consumer = queue.consumer()
     who = f"{consumer[1]} consumer, pid {consumer[0]}" if consumer else "no consumer running"
+    info = queue.consumer_info() if cluster and consumer else None
+    if info is not None:
+        who += f" on {info[2] or '?'}, last heartbeat {info[3] / 1000:.0f}s ago"
+    elif cluster and consumer is None:
+        who += ": start `feedwatch run --role ingest`; the crawls' stories wait"
     return f"ingest queue: {queue.pending()} waiting ({who})"
 
 
-def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -> tuple[str, int]:
+def status_report(config: Config, conn: Connection, max_failures: int) -> tuple[str, int]:
     """Text report per outlet and exit code: 1 when an enabled outlet failed max_failures runs in a row."""
     if max_failures < 1:
         return "--max-failures must be 1 or more", 2
-    ensure_schema(conn)
+    cluster = config.postgres_url is not None
+    jobs: dict[str, JobRecord] = {}
+    if isinstance(conn, sqlite3.Connection):  # the daemon's next runs (a cluster's: below)
+        ensure_schema(conn)
+        jobs = load_jobs(conn)
     feed_states = FeedStateStore(conn)
     partials = PartialStories(conn)
-    jobs = load_jobs(conn)
     now_ms = int(time.time() * 1000)
-    cluster = config.postgres_url is not None
     lines: list[str] = []
     unhealthy: list[str] = []
     for name, outlet in config.outlets.items():
@@ -175,7 +184,7 @@ def status_report(config: Config, conn: sqlite3.Connection, max_failures: int) -
                 partials.count(name),
             )
         )
-    lines.append(_ingest_line(IngestQueue(conn)))
+    lines.append(_ingest_line(IngestQueue(conn), cluster))
     if unhealthy:
         lines.append(
             f"UNHEALTHY: {', '.join(unhealthy)} failed {max_failures} or more runs in a row"

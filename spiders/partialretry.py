@@ -13,17 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spiders.items import FeedEntry
+from store.backends import open_connection
 from store.format import ItemFormatError
 from store.imports import read_item_file
 from store.partial import PartialStories
-from store.state import open_state
 
 logger = logging.getLogger(__name__)
 
 
 def partial_retry_entries(state_db: str | Path, outlet: str) -> list[FeedEntry]:
     """One summary entry per partial story of `outlet` still worth another try."""
-    conn = open_state(state_db)
+    conn = open_connection(state_db)
     try:
         due = PartialStories(conn).due(outlet)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conf.cluster import is_postgres_url
+from store.sqlconn import Connection
 from store.sqlstore import SQLStore
 
 
@@ -17,3 +18,16 @@ def open_storage(target: str | Path) -> SQLStore:
     from store.sqlite import SQLiteState
 
     return SQLiteState(target)
+
+
+def open_connection(target: str | Path) -> Connection:
+    """A bare connection to the state, for the crawl's read-mostly helpers (`ItemState(conn)`).
+
+    SQLite: `open_state` as before (no migration on this path). PostgreSQL: a store's
+    connection, its tables created on first use.
+    """
+    if is_postgres_url(target):
+        return open_storage(target).connection
+    from store.state import open_state
+
+    return open_state(target)

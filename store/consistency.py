@@ -15,6 +15,7 @@ from pathlib import Path
 
 from store.archive import ITEM_SUFFIX, TMP_PREFIX
 from store.format import ItemFormatError, StoredItem, parse_item
+from store.sqlconn import Connection
 from store.urls import canonical_url
 
 __all__ = [
@@ -92,9 +93,9 @@ def _has_items_table(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
-def item_rows(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-    """(canonical_url, path) of every items row."""
-    if not _has_items_table(conn):
+def item_rows(conn: Connection) -> list[tuple[str, str | None]]:
+    """(canonical_url, path) of every items row (PostgreSQL: its tables exist once opened)."""
+    if isinstance(conn, sqlite3.Connection) and not _has_items_table(conn):
         return []
     return [(str(u), p) for u, p in conn.execute("SELECT canonical_url, path FROM items")]
 

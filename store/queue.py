@@ -8,8 +8,8 @@ Owner of three tables in the state database:
 - `ingest_outcomes`: what became of each consumed row, per producer token and outlet, so the
   crawl that queued the stories can report new/reposts/revisions truthfully. Read once, then
   forgotten by the reader; rows nobody reads (a killed crawl) are pruned after a day.
-- `ingest_consumer`: one row, the consumer's heartbeat (pid, role). A one-off crawl hands its
-  stories to a running daemon when the daemon's heartbeat is fresh.
+- `ingest_consumer`: one row, the consumer's heartbeat (pid, host, role). A one-off crawl hands
+  its stories to a running daemon (or a cluster's ingest role) when its heartbeat is fresh.
 
 The payload is opaque text to this module (ingest/payload.py serializes a Story).
 """
@@ -17,6 +17,7 @@ The payload is opaque text to this module (ingest/payload.py serializes a Story)
 from __future__ import annotations
 
 import os
+import socket
 from collections import Counter
 from dataclasses import dataclass
 
@@ -46,14 +47,16 @@ CREATE INDEX IF NOT EXISTS ingest_outcomes_token ON ingest_outcomes(token);
 CREATE TABLE IF NOT EXISTS ingest_consumer (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,
-    role TEXT NOT NULL,           -- 'daemon' or 'oneoff'
-    heartbeat_ms INTEGER NOT NULL
+    role TEXT NOT NULL,           -- 'daemon', 'ingest' (a cluster role) or 'oneoff'
+    heartbeat_ms INTEGER NOT NULL, -- PostgreSQL: the server's clock, so machines need not agree
+    host TEXT NOT NULL DEFAULT ''
 );
 """
 
 MAX_ATTEMPTS = 3  # a row that failed this often stays queued for a human, skipped by consumers
 HEARTBEAT_FRESH_MS = 15_000  # a daemon whose heartbeat is older is taken for gone
 OUTCOMES_KEPT_MS = 86_400_000
+HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,12 @@ class TokenOutcomes:
 
 
 def ensure_queue_schema(conn: Connection) -> None:
-    """Create the queue tables if missing."""
+    """Create the queue tables if missing (and the consumer's host column of older files)."""
     conn.executescript(_SCHEMA)
+    if not is_postgres(conn):
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ingest_consumer)")}
+        if "host" not in columns:
+            conn.execute("ALTER TABLE ingest_consumer ADD COLUMN host TEXT NOT NULL DEFAULT ''")
 
 
 class IngestQueue:
@@ -193,35 +200,58 @@ class IngestQueue:
 
     # -- who consumes ----------------------------------------------------------------------
 
+    def _now(self) -> tuple[str, tuple[int, ...]]:
+        """The clock heartbeats are written and compared with: PostgreSQL's on PostgreSQL
+        (consumers on several machines, whose clocks need not agree), this process's on SQLite."""
+        if is_postgres(self.conn):
+            return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)", ()
+        return "?", (now_ms(),)
+
     def heartbeat(self, role: str) -> None:
         """Say that this process consumes the queue, as `role`, now."""
+        now, args = self._now()
         self.conn.execute(
-            "INSERT INTO ingest_consumer (id, pid, role, heartbeat_ms) VALUES (1, ?, ?, ?)"
+            "INSERT INTO ingest_consumer (id, pid, role, heartbeat_ms, host)"
+            f" VALUES (1, ?, ?, {now}, ?)"
             " ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, role = excluded.role,"
-            " heartbeat_ms = excluded.heartbeat_ms",
-            (os.getpid(), role, now_ms()),
+            " heartbeat_ms = excluded.heartbeat_ms, host = excluded.host",
+            (os.getpid(), role, *args, HOST),
         )
 
     def sign_off(self) -> None:
         """This process no longer consumes."""
-        self.conn.execute("DELETE FROM ingest_consumer WHERE pid = ?", (os.getpid(),))
+        self.conn.execute(
+            "DELETE FROM ingest_consumer WHERE pid = ? AND host IN (?, '')", (os.getpid(), HOST)
+        )
 
     def consumer(self) -> tuple[int, str] | None:
-        """The live consumer's (pid, role): fresh heartbeat and a process of that id."""
+        """The live consumer's (pid, role): a fresh heartbeat, and on this machine a live pid."""
+        found = self.consumer_info()
+        if found is None or found[3] > HEARTBEAT_FRESH_MS:
+            return None
+        pid, role, host, _age = found
+        if host in (HOST, ""):  # another machine's pid cannot be checked from here
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except OSError:
+                pass  # alive, another user's
+        return pid, role
+
+    def consumer_info(self) -> tuple[int, str, str, int] | None:
+        """The consumer row as (pid, role, host, heartbeat age in ms), fresh or not."""
+        now, args = self._now()
         row = self.conn.execute(
-            "SELECT pid, role, heartbeat_ms FROM ingest_consumer WHERE id = 1"
+            f"SELECT pid, role, host, {now} - heartbeat_ms FROM ingest_consumer WHERE id = 1",
+            args,
         ).fetchone()
-        if row is None or now_ms() - int(row[2]) > HEARTBEAT_FRESH_MS:
+        if row is None:
             return None
-        try:
-            os.kill(int(row[0]), 0)
-        except ProcessLookupError:
-            return None
-        except OSError:
-            pass  # alive, another user's
-        return int(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), str(row[2]), int(row[3])
 
     def daemon_running(self) -> bool:
-        """Whether `feedwatch run` consumes the queue right now (then crawls hand to it)."""
+        """Whether `feedwatch run` (or a cluster's ingest role) consumes the queue right now:
+        then crawls hand their stories to it."""
         found = self.consumer()
-        return found is not None and found[1] == "daemon"
+        return found is not None and found[1] in ("daemon", "ingest")

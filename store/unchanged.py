@@ -25,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import sqlite3
 
 from store.normalize import clean_title, one_line
+from store.sqlconn import Connection
 from store.state import ItemState
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def entry_digest(title: str, body_html: str, published_ms: int | None) -> bytes:
 class UnchangedCheck:
     """Read-only check on its own state connection (the crawl thread's, not the writer's)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.items = ItemState(conn)
 
@@ -78,6 +78,6 @@ class UnchangedCheck:
         """
         try:
             return self.items.digest_of(canonical_url) == digest
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite3.Error or psycopg.Error: either backend
             logger.warning("unchanged check skipped for %s: %s", canonical_url, exc)
             return False

@@ -3,8 +3,8 @@
 The site is the real Epoch Times nsc413 feed (tests/fixtures/scheduler, provenance there) cut
 into OUTLETS feeds of ITEMS_PER_OUTLET entries each, one outlet per feed. Every role is a
 `python -m feedwatch run --role ...` process with its own log file; all of them share one
-PostgreSQL schema (the `pg_url` fixture) and, being on one machine, one SQLite state and
-archive (what is not on PostgreSQL yet).
+PostgreSQL schema (the `pg_url` fixture), which holds the whole state, and one archive (the
+ingest role's: it runs in the same folder).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -144,12 +143,12 @@ class Cluster:
         return [f.read_text(encoding="utf-8").splitlines()[1].split("](", 1)[1][:-1] for f in files]
 
     def stored_urls(self) -> list[str]:
-        """The URL of every item row in this machine's SQLite state."""
-        conn = sqlite3.connect(self.workdir / "state" / "feedwatch.sqlite3")
-        try:
-            return [row[0] for row in conn.execute("SELECT url FROM items")]
-        finally:
-            conn.close()
+        """The URL of every item row of the state (in PostgreSQL)."""
+        return [row[0] for row in self.query("SELECT url FROM items")]
+
+    def queued(self) -> int:
+        """Stories (and end-of-run markers) still in the shared ingest queue."""
+        return int(self.query("SELECT count(*) FROM ingest_queue")[0][0])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> Any:

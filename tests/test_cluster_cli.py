@@ -32,16 +32,6 @@ def test_a_cluster_role_on_sqlite_is_refused_in_one_line(
     assert "needs a cluster: set state_db: postgresql://" in err
 
 
-def test_the_ingest_role_says_it_is_not_there_yet(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = "postgresql://fw@127.0.0.1:9/fw"
-    code = main(["run", "--role", "ingest", "--config", str(config(tmp_path, url))])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1
-    assert "--role ingest: not available yet" in err
-
-
 def test_status_of_an_unreachable_cluster_is_one_line_and_unhealthy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,14 +69,37 @@ def row(role: str, detail: str, age: float, pid: int = 1) -> MemberRow:
 @pytest.mark.parametrize(
     ("members", "code", "expected"),
     [
-        ([row("scheduler", "leader", 1), row("worker", "idle", 2)], 0, "cluster ok"),
-        ([row("scheduler", "standby", 1), row("worker", "idle", 2)], 1, "no active scheduler"),
-        ([row("scheduler", "leader", 1)], 1, "no live worker"),
+        (
+            [
+                row("scheduler", "leader", 1),
+                row("worker", "idle", 2),
+                row("ingest", "consuming", 1),
+                row("ingest", "standby", 1),
+            ],
+            0,
+            "cluster ok",
+        ),
+        (
+            [
+                row("scheduler", "standby", 1),
+                row("worker", "idle", 2),
+                row("ingest", "consuming", 1),
+            ],
+            1,
+            "no active scheduler",
+        ),
+        ([row("scheduler", "leader", 1), row("ingest", "consuming", 1)], 1, "no live worker"),
+        (
+            [row("scheduler", "leader", 1), row("worker", "idle", 2), row("ingest", "standby", 1)],
+            1,
+            "no active ingest role (crawled stories wait in the queue)",
+        ),
         (
             [
                 row("scheduler", "leader", 100, 7),
                 row("scheduler", "leader", 1),
                 row("worker", "idle", 1),
+                row("ingest", "consuming", 1),
             ],
             1,
             "scheduler on box (pid 7) is silent",

@@ -29,11 +29,15 @@ def server() -> Iterator[FeedServer]:
 
 
 def assert_every_entry_stored_once(cluster: Cluster) -> None:
+    # A worker's job is done when its crawl has queued its stories; the ingest role settles them.
+    wait_for("the ingest queue to empty", lambda: cluster.queued() == 0, 60, cluster.logs)
     expected = sorted(link for feed in cluster.feeds for link in feed_links(feed))
     stored = sorted(cluster.stored_urls())
     assert stored == expected, cluster.logs()  # none lost, none doubled
     archived = cluster.archive_urls()
     assert len(archived) == len(set(archived)), cluster.logs()
+    # The whole state is in PostgreSQL: no role made a SQLite file.
+    assert not list(cluster.workdir.rglob("*.sqlite3*")), list(cluster.workdir.rglob("*"))
 
 
 def crawl_processes(config: Path) -> list[int]:
@@ -62,6 +66,7 @@ def test_a_worker_killed_mid_crawl_hands_its_job_on_after_the_lease(
     finally:
         state.close()
     try:
+        cluster.start("i1", "ingest")
         cluster.start("w1", "worker")
         wait_for("w1 to claim the job", lambda: cluster.jobs()[0][2] == "running", 30, cluster.logs)
         wait_for(
@@ -111,6 +116,7 @@ def test_a_killed_scheduler_is_replaced_within_one_interval(
         s1 = cluster.start("s1", "scheduler")
         wait_for("s1 to lead", lambda: leader_pid(cluster) == s1.pid, 30, cluster.logs)
         s2 = cluster.start("s2", "scheduler")
+        cluster.start("i1", "ingest")
         cluster.start("w1", "worker")
         wait_for(
             "the first crawls",
@@ -160,6 +166,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
         server.set_fault(f"/{name}.xml", stall=4, times=1)  # crawls running at the restart
     try:
         cluster.start("s1", "scheduler")
+        cluster.start("i1", "ingest")
         w1, w2 = cluster.start("w1", "worker"), cluster.start("w2", "worker")
         wait_for(
             "two crawls in progress",
@@ -182,7 +189,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
             return (
                 len(jobs) == 4
                 and all(j[2] == "done" for j in jobs)
-                and len(fresh) == 3
+                and len(fresh) == 4
                 and any(m[2] == "leader" for m in fresh)
             )
 
@@ -197,7 +204,7 @@ def test_roles_reconnect_and_carry_on_after_postgresql_restarts(
     assert set(codes.values()) == {0}, cluster.logs()
 
 
-def test_role_all_on_postgresql_is_a_scheduler_and_a_worker_in_one_process(
+def test_role_all_on_postgresql_is_a_scheduler_a_worker_and_an_ingest_in_one_process(
     tmp_path: Path, pg_url: str, server: FeedServer
 ) -> None:
     cluster = Cluster(tmp_path, pg_url, server, outlets=2, lease=10)
@@ -210,9 +217,80 @@ def test_role_all_on_postgresql_is_a_scheduler_and_a_worker_in_one_process(
             cluster.logs,
         )
         roles = sorted((role, pid, detail) for role, pid, detail, _ in cluster.members())
-        assert roles == [("scheduler", both.pid, "leader"), ("worker", both.pid, "idle")]
+        assert roles == [
+            ("ingest", both.pid, "consuming"),
+            ("scheduler", both.pid, "leader"),
+            ("worker", both.pid, "idle"),
+        ]
         assert_every_entry_stored_once(cluster)
     finally:
         codes = cluster.stop_all()
     assert codes["all"] == 0, cluster.logs()
     assert cluster.members() == []  # a clean stop removes its heartbeat rows
+
+
+def test_a_killed_ingest_consumer_is_replaced_by_its_standby_and_nothing_is_lost(
+    tmp_path: Path, pg_url: str, server: FeedServer
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, server, outlets=4, lease=10)
+    try:
+        i1 = cluster.start("i1", "ingest")
+
+        def consuming() -> list[int]:
+            return [
+                pid
+                for _, pid, detail, age in cluster.members()
+                if detail == "consuming" and age < 3
+            ]
+
+        wait_for("i1 to consume", lambda: consuming() == [i1.pid], 30, cluster.logs)
+        i2 = cluster.start("i2", "ingest")
+        wait_for(
+            "i2 to wait as a standby",
+            lambda: ("ingest", i2.pid, "standby") in [m[:3] for m in cluster.members()],
+            30,
+            cluster.logs,
+        )
+        cluster.start("s1", "scheduler")
+        cluster.start("w1", "worker")
+        # Killed as soon as it has stored something: the crawls are still queueing.
+        wait_for("i1 to store something", lambda: cluster.stored_urls(), 60, cluster.logs)
+        cluster.kill("i1")
+        killed = time.monotonic()
+        wait_for("i2 to take over", lambda: consuming() == [i2.pid], 15, cluster.logs)
+        print(f"\ni2 consumes {time.monotonic() - killed:.1f} s after i1 was killed")
+        wait_for(
+            "every crawl",
+            lambda: len(cluster.jobs()) == 4 and all(j[2] == "done" for j in cluster.jobs()),
+            60,
+            cluster.logs,
+        )
+        assert_every_entry_stored_once(cluster)
+        report = status(cluster)  # every role with its host; i1 silent, i2 consuming
+        host = os.uname().nodename
+        assert f"ingest    {host} pid {i2.pid}: consuming" in report.stdout, report.stdout
+        assert f"pid {i1.pid}: consuming" in report.stdout and "SILENT" in report.stdout
+        assert f"ingest consumer, pid {i2.pid} on {host}, last heartbeat" in report.stdout
+    finally:
+        codes = cluster.stop_all()
+    assert codes["i2"] == 0, cluster.logs()
+
+
+def test_without_an_ingest_role_a_workers_stories_wait_in_the_queue(
+    tmp_path: Path, pg_url: str, server: FeedServer
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, server, outlets=1, lease=10)
+    try:
+        cluster.start("s1", "scheduler")
+        cluster.start("w1", "worker")
+        wait_for("the crawl", lambda: [j[2] for j in cluster.jobs()] == ["done"], 60, cluster.logs)
+        assert cluster.stored_urls() == []  # queued, not stored: no consumer of its own
+        assert cluster.queued() == len(feed_links(cluster.feeds[0])) + 1  # + its end marker
+        assert "none running now: they wait in the queue" in cluster.logs()
+        report = status(cluster)
+        assert report.returncode == 1 and "no active ingest role" in report.stdout
+        cluster.start("i1", "ingest")  # they are stored as soon as one runs
+        assert_every_entry_stored_once(cluster)
+    finally:
+        codes = cluster.stop_all()
+    assert set(codes.values()) == {0}, cluster.logs()

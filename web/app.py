@@ -56,7 +56,9 @@ def create_app(config: Config, *, refresh_interval: float = 2.0) -> Flask:
     """The app for one configuration (its state database and archive)."""
     app = Flask(__name__)
     app.config["FEEDWATCH"] = config
-    keeper = IndexKeeper(Path(config.state_db), interval=refresh_interval)
+    keeper = IndexKeeper(
+        Path(config.state_db), interval=refresh_interval, source=config.state_target
+    )
     app.extensions["feedwatch.index"] = keeper
     lock = threading.Lock()  # one index connection, used by one request thread at a time
     app.jinja_env.filters["when"] = fmt_time

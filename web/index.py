@@ -326,7 +326,7 @@ class WebIndex:
         )
         return cur.rowcount
 
-    def refresh_from(self, state_db: Path) -> RefreshReport:
+    def refresh_from(self, state_db: str | Path) -> RefreshReport:
         """refresh() from the state database at `state_db` (opened read-only for the call)."""
         reader = StateReader.open(state_db)
         try:
@@ -476,8 +476,12 @@ class WebIndex:
 class IndexKeeper:
     """Opens the state read-only and keeps the web index fresh, at most once per `interval`."""
 
-    def __init__(self, state_db: Path, interval: float = 2.0) -> None:
-        self.state_db = state_db
+    def __init__(
+        self, state_db: Path, interval: float = 2.0, source: str | Path | None = None
+    ) -> None:
+        # The index is a SQLite file beside `state_db` (on PostgreSQL: this machine's
+        # `cluster.local_state_db`); `source` is the state it is built from, when not that file.
+        self.state_db: str | Path = source if source is not None else state_db
         self.index = WebIndex(index_path_for(state_db))
         self.interval = interval
         self._last = 0.0

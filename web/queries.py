@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conf.cluster import is_postgres_url
 from store.alert_tables import AlertTables
 from store.dedup_tables import DedupTables
+from store.sqlconn import Connection, is_postgres
 
 # Run outcomes that say nothing about an outlet's health (as scheduler/status.py counts them).
 _NEUTRAL_STATUSES = {"running", "stopped"}
@@ -152,19 +154,41 @@ _ITEM_COLUMNS = (
 )
 
 
-class StateReader:
-    """Read-only queries over the state database."""
+def connect_postgres(url: str) -> Connection:
+    """A PostgreSQL state, read through the store's connection (the same SQL as SQLite's)."""
+    import psycopg
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    from conf.cluster import redact_password
+    from store.pg import PgConnection
+
+    try:
+        return PgConnection.connect(url)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+        raise StateUnavailable(
+            f"{redact_password(url)}: cannot read the state ({reason})"
+        ) from None
+
+
+class StateReader:
+    """Read-only queries over the state database (a SQLite file, or PostgreSQL)."""
+
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.tables = {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
+        self.postgres = is_postgres(conn)
+        listing = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            if self.postgres
+            else "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+        self.tables = {name for (name,) in conn.execute(listing)}
 
     @classmethod
-    def open(cls, path: Path) -> StateReader:
-        """Open the state database at `path` read-only."""
-        return cls(connect_readonly(path))
+    def open(cls, target: str | Path) -> StateReader:
+        """Open the state that `state_db` names read-only: a SQLite file or a PostgreSQL URL."""
+        if is_postgres_url(target):
+            return cls(connect_postgres(str(target)))
+        return cls(connect_readonly(Path(target)))
 
     def close(self) -> None:
         """Close the connection."""
@@ -255,6 +279,8 @@ class StateReader:
         ]
 
     def _old_dedup_layout(self) -> bool:
+        if self.postgres:
+            return False  # PostgreSQL states were made in the current layout
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(dedup_items)")}
         return "url_hash" not in columns
 
