@@ -45,7 +45,7 @@ REBUILDS = "state_rebuilds"
 
 
 def state_items(state_db: Path) -> int | None:
-    """How many stories the state records (items and dedup records): 0 when it is missing.
+    """How many stories the state records (items, dedup records, queued): 0 when it is missing.
 
     A rebuild that was interrupted counts as 0 too, so the next command finishes it.
     None when the file cannot be read as a database: a corrupt state is reported by the
@@ -92,8 +92,14 @@ def _ask(state_db: Path, rows_of: Callable[[sqlite3.Connection, str], int]) -> i
         ):
             return 0
         # Dedup records count too: items emptied under a full dedup index is damage for
-        # `feedwatch check` to look at, not a lost state to import into.
-        return sum(rows_of(conn, table) for table in ("items", "dedup_items") if table in tables)
+        # `feedwatch check` to look at, not a lost state to import into. Queued stories too: a
+        # consumer places a batch's files before it commits their rows, and a command started
+        # in between must not take the first batch of a new state for a lost state.
+        return sum(
+            rows_of(conn, table)
+            for table in ("items", "dedup_items", "ingest_queue")
+            if table in tables
+        )
     except sqlite3.Error as exc:
         logger.debug("cannot count the items of %s: %s", state_db, exc)
         return None

@@ -31,6 +31,7 @@ from feedwatch.cli import main
 from feedwatch.importer import import_paths
 from feedwatch.recovery import has_stories, rebuild_lost_state, state_items
 from scheduler.daemon import Daemon
+from store.backends import open_storage
 from store.format import parse_item, render_item
 from store.state import open_state
 
@@ -207,6 +208,22 @@ def test_has_stories_answers_as_the_count_does_without_counting(tmp_path: Path) 
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(b"not a database at all" * 100)
     assert has_stories(garbage) is None and state_items(garbage) is None
+
+
+def test_a_new_state_whose_first_stories_are_being_stored_is_not_lost(tmp_path: Path) -> None:
+    # The kill rounds found it: a consumer places a batch's files before the rows naming them
+    # commit; a command starting in between saw files beside an empty state and rebuilt it.
+    config = load_config(write_config(tmp_path))
+    storage = open_storage(config.state_db)
+    try:
+        storage.queue.put("token", "rfi", "{}")
+    finally:
+        storage.close()
+    target = config.archive_dir / "2024" / "01" / "01" / "placed-before-commit.txt"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(sorted(ITEMS.glob("*.txt"))[0].read_bytes())
+    assert has_stories(config.state_db) is True
+    assert rebuild_lost_state(config) is None
 
 
 def test_a_write_ahead_log_without_its_database_is_set_aside(tmp_path: Path) -> None:
