@@ -54,6 +54,14 @@ _DDL_TYPES = (
     (re.compile(r"\s+AUTOINCREMENT\b", re.I), ""),
 )  # fmt: skip
 _DDL = re.compile(r"\s*(CREATE|ALTER)\s+TABLE\b", re.I)
+# A statement that only creates what is missing. When its table or index exists it is skipped
+# without reaching the server: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table
+# before it looks, so every process opening the store (each crawl opens several) queued
+# behind the consumer's writes and could deadlock with them (found by the kill rounds).
+_CREATE_IF_MISSING = re.compile(
+    r"(?:\s|--[^\n]*\n)*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)",
+    re.I,
+)
 
 
 def map_ddl(sql: str) -> str:
@@ -107,7 +115,20 @@ class PgConnection:
         return self._raw
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        if _CREATE_IF_MISSING.match(sql) and self._all_exist([sql]):
+            return self.raw.execute("SELECT 1 WHERE false")
         return self.raw.execute(to_postgres(sql), parameters)
+
+    def _all_exist(self, statements: list[str]) -> bool:
+        """Whether every statement only creates a table or index that already exists."""
+        names = [_CREATE_IF_MISSING.match(statement) for statement in statements]
+        if not all(names):
+            return False
+        found = self.raw.execute(
+            "SELECT bool_and(to_regclass(name) IS NOT NULL) FROM unnest(%s::text[]) AS name",
+            ([m.group(1) for m in names if m],),
+        ).fetchone()
+        return bool(found and found[0])
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
@@ -116,6 +137,8 @@ class PgConnection:
 
     def executescript(self, script: str, /) -> None:
         """Run a schema script (no parameters) in one transaction, one process at a time."""
+        if self._all_exist([part for part in script.split(";") if part.strip()]):
+            return
         with self.raw.transaction():
             self.raw.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (SCHEMA_LOCK,)

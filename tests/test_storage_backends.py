@@ -7,6 +7,7 @@ it); each test gets a schema of its own, dropped afterwards (tests/pg.py).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -256,6 +257,26 @@ def test_postgresql_take_skips_rows_another_open_transaction_holds(open_store: O
             theirs = second.queue.take(4)
     assert [r.payload for r in mine] == ["0", "1", "2", "3"]
     assert [r.payload for r in theirs] == ["4", "5"]
+
+
+@pytest.mark.timeout(30)  # before the fix it waited for the writer forever
+def test_opening_a_postgresql_store_never_waits_for_an_open_write(open_store: Opener) -> None:
+    """A process opening the store while the consumer writes neither waits nor deadlocks.
+
+    CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table before it finds the index, so
+    each crawl's opening of the store queued behind the consumer's open batch, and two such
+    statements deadlocked with it (the kill rounds lost whole outlets that way).
+    """
+    writer = open_store()
+    if not isinstance(writer.connection, PgConnection):
+        pytest.skip("SQLite's schema statements take no table locks")
+    with writer.transaction():
+        writer.items.record(_item(1), None)
+        writer.queue.put("tok", "rfi", "{}")  # row locks on items and the queue, uncommitted
+        started = time.monotonic()
+        opened = open_store()  # its schema statements find every table and index there
+        assert time.monotonic() - started < 5
+    assert opened.items.count() == 1
 
 
 def test_write_transactions_take_turns_on_both_backends(open_store: Opener) -> None:
