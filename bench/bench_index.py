@@ -115,7 +115,8 @@ def cold_start(w: Workload, cfg: DedupConfig) -> float:
         with storage.transaction():
             storage.connection.executemany(
                 "INSERT INTO dedup_fingerprints (item_id, simhash, anchors) VALUES (?, ?, ?)",
-                ((i, to_signed(int(w.fps[i])), w.blob(i, off)) for i in range(len(w))),
+                # Ids from 1, as the dedup tables number their rows (the load reads ids > 0).
+                ((i + 1, to_signed(int(w.fps[i])), w.blob(i, off)) for i in range(len(w))),
             )
         storage.close()
         storage = open_storage(Path(tmp) / "state.db")

@@ -224,12 +224,25 @@ def cached(cache: Path, n: int) -> tuple[Path, dict[str, Any]]:
     """The cached build of `n` stories, built first if missing or incomplete."""
     out = cache / f"n{n}"
     marker = out / "built.json"
+    layout = _layout()
     if marker.exists():
         meta = json.loads(marker.read_text())
-        if meta.get("stories") == n:
+        if meta.get("stories") == n and meta.get("layout") == layout:
             return out, meta
+        shutil.rmtree(out)  # built by code with other tables: its sizes would not be ours
     print(f"building {n:,} stories in {out} ...", file=sys.stderr, flush=True)
-    return out, build(out, n)
+    meta = build(out, n)
+    meta["layout"] = layout
+    marker.write_text(json.dumps(meta))
+    return out, meta
+
+
+def _layout() -> str:
+    """A digest of the state's table definitions: a cached state of other tables is rebuilt."""
+    from store import alert_tables, dedup_tables, queue, state
+
+    schemas = (state._SCHEMA, queue._SCHEMA, dedup_tables.DEDUP_SCHEMA, alert_tables.ALERTS_SCHEMA)
+    return hashlib.sha256("".join(schemas).encode()).hexdigest()[:12]
 
 
 # -- measure -------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from spiders.workers import SerialThread
-from store.feeds import FeedState
 from store.backends import open_storage
+from store.feeds import FeedState
 from store.storage import FeedStateStorage
 
 
