@@ -19,13 +19,14 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
 
 from conf.cluster import redact_password
 from scheduler.cluster import DONE_OUTCOMES, ClusterUnavailable, Job, JobCounts, Member, MemberRow
+from store.pg import CONNECT_OPTIONS  # keepalives: a dead link noticed in ~25 s
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +38,6 @@ T = TypeVar("T")
 LEADER_LOCK = 0x66770001  # held by the active scheduler for as long as its session lives
 SCHEMA_LOCK = 0x66770002  # serializes CREATE TABLE IF NOT EXISTS of concurrent starts
 KEEP_FINISHED_DAYS = 7  # finished jobs and silent members are deleted after this long
-CONNECT_OPTIONS: dict[str, Any] = {
-    "connect_timeout": 5,
-    # Notice a dead link in ~25 s instead of the kernel's two hours: a partitioned leader
-    # then stops scheduling soon after the server has let a standby take over.
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "application_name": "feedwatch",
-}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cluster_jobs (
@@ -123,7 +114,9 @@ class PgCluster:
 
     def _connection(self) -> psycopg.Connection[TupleRow]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True, **CONNECT_OPTIONS)
+            self._conn = psycopg.connect(
+                self.url, autocommit=True, **dict(CONNECT_OPTIONS, application_name="feedwatch")
+            )
             with self._conn.transaction():
                 self._conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (SCHEMA_LOCK,)
